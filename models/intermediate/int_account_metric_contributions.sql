@@ -1,0 +1,102 @@
+{#- How much each metric adds to and takes from an account's score. Weights are renormalised over
+    the metrics that have points, so `effective_weight` sums to 1 per account and as-of date,
+    `points_contributed` sums to the score and `points_lost` sums to 100 minus the score. The
+    metrics losing the most points are the score's drivers. -#}
+
+with
+
+metric_points as (
+
+    select * from {{ ref('int_account_metric_points') }}
+
+),
+
+scored_weights as (
+
+    select
+        *,
+        sum(case when points is not null then weight end) over (
+            partition by account_id, as_of_date
+        ) as scored_weight
+
+    from metric_points
+
+),
+
+contributions as (
+
+    select
+        *,
+        case
+            when points is not null then weight / nullif(scored_weight, 0)
+        end as effective_weight
+
+    from scored_weights
+
+),
+
+losses as (
+
+    select
+        *,
+        effective_weight * points as points_contributed,
+        effective_weight * (100 - points) as points_lost
+
+    from contributions
+
+),
+
+ranked as (
+
+    select
+        *,
+        case
+            when points_lost > 0
+                then row_number() over (
+                    partition by account_id, as_of_date
+                    order by coalesce(points_lost, -1) desc, metric_name
+                )
+        end as driver_rank,
+        cast(round(points_lost, 1) as {{ dbt.type_string() }}) as rounded_points_lost
+
+    from losses
+
+),
+
+final as (
+
+    select
+        account_id,
+        as_of_date,
+        segment,
+        metric_name,
+        category,
+        display_name,
+        unit,
+        metric_value,
+        has_data,
+        band_label,
+        points,
+        weight,
+        effective_weight,
+        points_contributed,
+        points_lost,
+        driver_rank,
+        case
+            when driver_rank is null then null
+            when unit = 'flag'
+                then {{ dbt.concat([
+                    'display_name', "': '", 'band_label', "', costs '", 'rounded_points_lost',
+                    "' points'",
+                ]) }}
+            else {{ dbt.concat([
+                'display_name', "': '", format_metric_value('metric_value', 'unit'), "' ('",
+                'band_label', "'), costs '", 'rounded_points_lost', "' points'",
+            ]) }}
+        end as driver_text
+
+    from ranked
+
+)
+
+select * from final

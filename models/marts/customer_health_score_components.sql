@@ -1,0 +1,37 @@
+{#- The long companion of customer_health_scores: one row per account, as-of date and metric,
+    with the value, band, points, weight and what the metric adds to or takes from the score. -#}
+
+with
+
+contributions as (
+
+    select * from {{ ref('int_account_metric_contributions') }}
+
+),
+
+final as (
+
+    select
+        account_id,
+        as_of_date,
+        metric_name,
+        segment,
+        category,
+        display_name,
+        unit,
+        metric_value,
+        has_data,
+        band_label,
+        points,
+        weight,
+        effective_weight,
+        points_contributed,
+        points_lost,
+        driver_rank,
+        driver_text
+
+    from contributions
+
+)
+
+select * from final

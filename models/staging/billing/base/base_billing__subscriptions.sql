@@ -1,0 +1,90 @@
+{{ config(materialized='table') }}
+
+{%- set raw_columns = [
+    'subscription_id', 'account_id', 'start_date', 'end_date', 'plan_tier', 'seats',
+    'mrr_amount', 'arr_amount', 'is_trial', 'upgrade_flag', 'downgrade_flag', 'churn_flag',
+    'billing_frequency', 'auto_renew_flag',
+] %}
+
+with
+
+source as (
+
+    select * from {{ source('billing', 'subscriptions') }}
+
+),
+
+typed as (
+
+    select
+        {{ clean_string('subscription_id') }} as subscription_id,
+        {{ clean_string('account_id') }} as account_id,
+        {{ parse_as('start_date', 'date') }} as start_date,
+        {{ parse_as('end_date', 'date') }} as end_date,
+        {{ clean_string('plan_tier') }} as plan_tier,
+        {{ parse_as('seats', 'bigint') }} as seats,
+        {{ parse_as('mrr_amount', 'double') }} as mrr_amount,
+        {{ parse_as('arr_amount', 'double') }} as arr_amount,
+        {{ parse_boolean('is_trial') }} as is_trial,
+        {{ parse_boolean('upgrade_flag') }} as is_upgrade,
+        {{ parse_boolean('downgrade_flag') }} as is_downgrade,
+        lower({{ clean_string('billing_frequency') }}) as billing_frequency,
+        {{ parse_boolean('auto_renew_flag') }} as is_auto_renew,
+        {{ clean_string('end_date') }} is not null as has_raw_end_date,
+        {{ raw_record(raw_columns) }} as raw_record
+
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over key_window as key_occurrence,
+        lag(raw_record) over key_window as previous_raw_record
+
+    from typed
+    window key_window as (partition by subscription_id order by raw_record)
+
+),
+
+final as (
+
+    select
+        subscription_id,
+        account_id,
+        start_date,
+        end_date,
+        plan_tier,
+        seats,
+        mrr_amount,
+        arr_amount,
+        is_trial,
+        is_upgrade,
+        is_downgrade,
+        billing_frequency,
+        is_auto_renew,
+        raw_record,
+        case
+            when subscription_id is null then 'missing_subscription_id'
+            when raw_record = previous_raw_record then 'exact_duplicate_row'
+            when key_occurrence > 1 then 'duplicate_subscription_id'
+            when account_id is null then 'missing_account_id'
+            when start_date is null then 'invalid_start_date'
+            when has_raw_end_date and end_date is null then 'invalid_end_date'
+            when end_date < start_date then 'end_date_before_start_date'
+            when plan_tier is null then 'missing_plan_tier'
+            when seats is null then 'invalid_seats'
+            when seats < 0 then 'negative_seats'
+            when mrr_amount is null then 'invalid_mrr_amount'
+            when mrr_amount < 0 then 'negative_mrr_amount'
+            when arr_amount < 0 then 'negative_arr_amount'
+            when is_trial is null or is_auto_renew is null then 'invalid_boolean_flag'
+        end as quarantine_reason
+
+    from ranked
+
+)
+
+select * from final

@@ -1,0 +1,73 @@
+{{ config(materialized='table') }}
+
+{%- set raw_columns = [
+    'account_id', 'account_name', 'industry', 'country', 'signup_date',
+    'referral_source', 'plan_tier', 'seats', 'is_trial',
+] %}
+
+with
+
+source as (
+
+    select * from {{ source('crm', 'accounts') }}
+
+),
+
+typed as (
+
+    select
+        {{ clean_string('account_id') }} as account_id,
+        {{ clean_string('account_name') }} as account_name,
+        {{ clean_string('industry') }} as industry,
+        {{ clean_string('country') }} as country,
+        {{ parse_as('signup_date', 'date') }} as signup_date,
+        lower({{ clean_string('referral_source') }}) as referral_source,
+        {{ clean_string('plan_tier') }} as initial_plan_tier,
+        {{ parse_as('seats', 'bigint') }} as initial_seats,
+        {{ parse_boolean('is_trial') }} as is_initial_trial,
+        {{ clean_string('seats') }} is not null as has_raw_seats,
+        {{ raw_record(raw_columns) }} as raw_record
+
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over key_window as key_occurrence,
+        lag(raw_record) over key_window as previous_raw_record
+
+    from typed
+    window key_window as (partition by account_id order by raw_record)
+
+),
+
+final as (
+
+    select
+        account_id,
+        account_name,
+        industry,
+        country,
+        signup_date,
+        referral_source,
+        initial_plan_tier,
+        initial_seats,
+        is_initial_trial,
+        raw_record,
+        case
+            when account_id is null then 'missing_account_id'
+            when raw_record = previous_raw_record then 'exact_duplicate_row'
+            when key_occurrence > 1 then 'duplicate_account_id'
+            when signup_date is null then 'invalid_signup_date'
+            when has_raw_seats and initial_seats is null then 'invalid_seats'
+            when initial_seats < 0 then 'negative_seats'
+        end as quarantine_reason
+
+    from ranked
+
+)
+
+select * from final

@@ -1,0 +1,74 @@
+{{ config(materialized='table') }}
+
+{%- set raw_columns = [
+    'churn_event_id', 'account_id', 'churn_date', 'reason_code', 'refund_amount_usd',
+    'preceding_upgrade_flag', 'preceding_downgrade_flag', 'is_reactivation', 'feedback_text',
+] %}
+
+with
+
+source as (
+
+    select * from {{ source('crm', 'churn_events') }}
+
+),
+
+typed as (
+
+    select
+        {{ clean_string('churn_event_id') }} as churn_event_id,
+        {{ clean_string('account_id') }} as account_id,
+        {{ parse_as('churn_date', 'date') }} as churn_date,
+        lower({{ clean_string('reason_code') }}) as reason_code,
+        {{ parse_as('refund_amount_usd', 'double') }} as refund_amount_usd,
+        {{ parse_boolean('preceding_upgrade_flag') }} as had_preceding_upgrade,
+        {{ parse_boolean('preceding_downgrade_flag') }} as had_preceding_downgrade,
+        {{ parse_boolean('is_reactivation') }} as is_reactivation,
+        {{ clean_string('feedback_text') }} as feedback_text,
+        {{ clean_string('refund_amount_usd') }} is not null as has_raw_refund,
+        {{ raw_record(raw_columns) }} as raw_record
+
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over key_window as key_occurrence,
+        lag(raw_record) over key_window as previous_raw_record
+
+    from typed
+    window key_window as (partition by churn_event_id order by raw_record)
+
+),
+
+final as (
+
+    select
+        churn_event_id,
+        account_id,
+        churn_date,
+        reason_code,
+        refund_amount_usd,
+        had_preceding_upgrade,
+        had_preceding_downgrade,
+        is_reactivation,
+        feedback_text,
+        raw_record,
+        case
+            when churn_event_id is null then 'missing_churn_event_id'
+            when raw_record = previous_raw_record then 'exact_duplicate_row'
+            when key_occurrence > 1 then 'duplicate_churn_event_id'
+            when account_id is null then 'missing_account_id'
+            when churn_date is null then 'invalid_churn_date'
+            when has_raw_refund and refund_amount_usd is null then 'invalid_refund_amount'
+            when refund_amount_usd < 0 then 'negative_refund_amount'
+        end as quarantine_reason
+
+    from ranked
+
+)
+
+select * from final

@@ -1,0 +1,26 @@
+with
+
+base as (
+
+    select * from {{ ref('base_product_usage__feature_usage') }}
+
+),
+
+final as (
+
+    select
+        usage_id,
+        subscription_id,
+        usage_date,
+        feature_name,
+        usage_count,
+        usage_duration_secs,
+        error_count,
+        is_beta_feature
+
+    from base
+    where quarantine_reason is null
+
+)
+
+select * from final

@@ -1,0 +1,88 @@
+{{ config(materialized='table') }}
+
+{%- set raw_columns = [
+    'ticket_id', 'account_id', 'submitted_at', 'closed_at', 'resolution_time_hours',
+    'priority', 'first_response_time_minutes', 'satisfaction_score', 'escalation_flag',
+] %}
+
+with
+
+source as (
+
+    select * from {{ source('support', 'support_tickets') }}
+
+),
+
+typed as (
+
+    select
+        {{ clean_string('ticket_id') }} as ticket_id,
+        {{ clean_string('account_id') }} as account_id,
+        {{ parse_as('submitted_at', 'date') }} as submitted_date,
+        {{ parse_as('closed_at', 'timestamp') }} as closed_at,
+        {{ parse_as('resolution_time_hours', 'double') }} as resolution_time_hours,
+        lower({{ clean_string('priority') }}) as priority,
+        {{ parse_as('first_response_time_minutes', 'double') }} as first_response_minutes,
+        {{ parse_as('satisfaction_score', 'double') }} as csat_score,
+        {{ parse_boolean('escalation_flag') }} as is_escalated,
+        {{ clean_string('closed_at') }} is not null as has_raw_closed_at,
+        {{ clean_string('resolution_time_hours') }} is not null as has_raw_resolution_time,
+        {{ clean_string('first_response_time_minutes') }} is not null as has_raw_first_response,
+        {{ clean_string('satisfaction_score') }} is not null as has_raw_csat,
+        {{ raw_record(raw_columns) }} as raw_record
+
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over key_window as key_occurrence,
+        lag(raw_record) over key_window as previous_raw_record
+
+    from typed
+    window key_window as (partition by ticket_id order by raw_record)
+
+),
+
+final as (
+
+    select
+        ticket_id,
+        account_id,
+        submitted_date,
+        closed_at,
+        resolution_time_hours,
+        priority,
+        first_response_minutes,
+        csat_score,
+        is_escalated,
+        raw_record,
+        case
+            when ticket_id is null then 'missing_ticket_id'
+            when raw_record = previous_raw_record then 'exact_duplicate_row'
+            when key_occurrence > 1 then 'duplicate_ticket_id'
+            when account_id is null then 'missing_account_id'
+            when submitted_date is null then 'invalid_submitted_date'
+            when has_raw_closed_at and closed_at is null then 'invalid_closed_at'
+            when closed_at < cast(submitted_date as {{ dbt.type_timestamp() }})
+                then 'closed_before_submitted'
+            when has_raw_resolution_time and resolution_time_hours is null
+                then 'invalid_resolution_time'
+            when has_raw_first_response and first_response_minutes is null
+                then 'invalid_first_response_time'
+            when resolution_time_hours < 0 or first_response_minutes < 0
+                then 'negative_duration'
+            when has_raw_csat and csat_score is null then 'invalid_csat_score'
+            when csat_score < {{ var('csat_min') }} or csat_score > {{ var('csat_max') }}
+                then 'csat_out_of_range'
+            when priority is null then 'missing_priority'
+        end as quarantine_reason
+
+    from ranked
+
+)
+
+select * from final
