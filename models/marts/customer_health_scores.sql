@@ -125,6 +125,7 @@ final as (
         {%- for rank in range(1, var('driver_count') + 1) %}
         drivers.driver_{{ rank }},
         {%- endfor %}
+        '{{ var("scoring_config_version") }}' as scoring_config_version,
         '{{ invocation_id }}' as dbt_invocation_id
 
     from segmented_accounts

@@ -1,0 +1,47 @@
+# Customer health scoring: `make demo` runs the whole job on the bundled sample data,
+# `make test` runs every check. Both create the virtual environment when it is missing.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HEALTH_DB_PATH ?= $(CURDIR)/customer_health.duckdb
+export HEALTH_RAW_DATA_DIR ?= $(CURDIR)/data/ravenstack
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := False
+
+.PHONY: demo refresh build test lint dbt-test pytest clean
+
+$(BIN)/dbt: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+## demo: set up, build, check, publish and summarise the sample data
+demo: refresh
+
+## refresh: dbt build -> quality gate -> publish -> summary (AS_OF_DATE=YYYY-MM-DD optional)
+refresh: $(BIN)/dbt
+	$(BIN)/python scripts/refresh.py $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
+
+## build: plain dbt build (seeds, models, tests); publishes nothing
+build: $(BIN)/dbt
+	$(BIN)/dbt build --profiles-dir .
+
+## test: lint, dbt build with every data and unit test, pytest
+test: lint dbt-test pytest
+
+lint: $(BIN)/dbt
+	$(BIN)/ruff check scripts tests/python
+	$(BIN)/dbt parse --profiles-dir . --quiet
+	$(BIN)/sqlfluff lint models macros tests/dbt
+
+dbt-test: $(BIN)/dbt
+	HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
+
+pytest: $(BIN)/dbt
+	$(BIN)/python -m pytest tests/python -q
+
+clean:
+	rm -rf target logs customer_health.duckdb customer_health.duckdb.wal

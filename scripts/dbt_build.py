@@ -1,0 +1,69 @@
+"""Run `dbt build` in a subprocess and turn its results into a readable failure report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline_config import PROJECT_DIR, PipelinePaths
+
+log = logging.getLogger(__name__)
+
+FAILED_STATUSES = {"error", "fail", "runtime error"}
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    succeeded: bool
+    failures: list[str]
+    output_tail: str
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt_build(paths: PipelinePaths, dbt_vars: dict[str, object], target_path: Path) -> BuildResult:
+    """Build seeds, models and tests; nothing is published by dbt itself."""
+    command = [
+        dbt_executable(),
+        "build",
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target-path", str(target_path),
+        "--log-path", str(target_path / "logs"),
+        "--vars", json.dumps(dbt_vars),
+    ]
+    log.info("running dbt build (target path %s)", target_path)
+    completed = subprocess.run(
+        command, env=paths.dbt_env(), capture_output=True, text=True, check=False
+    )
+    output = completed.stdout + completed.stderr
+    tail = "\n".join(output.strip().splitlines()[-25:])
+    if completed.returncode == 0:
+        return BuildResult(succeeded=True, failures=[], output_tail=tail)
+    return BuildResult(
+        succeeded=False, failures=failed_nodes(target_path / "run_results.json"), output_tail=tail
+    )
+
+
+def failed_nodes(run_results: Path) -> list[str]:
+    """One line per failed model or test, from dbt's run_results.json (empty if none written)."""
+    if not run_results.exists():
+        return []
+    results = json.loads(run_results.read_text()).get("results", [])
+    lines = []
+    for result in results:
+        if str(result.get("status")).lower() not in FAILED_STATUSES:
+            continue
+        node = result.get("unique_id", "?")
+        message = " ".join(str(result.get("message") or "").split())
+        failures = result.get("failures")
+        detail = f" ({failures} failing rows)" if failures else ""
+        lines.append(f"{node}{detail}: {message[:400]}")
+    return lines

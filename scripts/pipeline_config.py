@@ -1,0 +1,86 @@
+"""Paths, environment and exit codes shared by the pipeline scripts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Relations BI reads: schema `health` holds copies of these dbt models (schema.model).
+PUBLISHED_MODELS: tuple[tuple[str, str], ...] = (
+    ("marts", "customer_health_scores"),
+    ("marts", "customer_health_score_components"),
+    ("marts", "quarantined_source_rows"),
+)
+PUBLISHED_SCHEMA = "health"
+PUBLISH_LOG_TABLE = f"{PUBLISHED_SCHEMA}.publish_log"
+
+# Exit codes orchestrators can act on.
+EXIT_OK = 0
+EXIT_BUILD_FAILED = 1
+EXIT_GATE_FAILED = 2
+EXIT_LOCKED = 3
+EXIT_BAD_INPUT = 4
+
+RAW_TABLES = (
+    "ravenstack_accounts",
+    "ravenstack_subscriptions",
+    "ravenstack_feature_usage",
+    "ravenstack_support_tickets",
+    "ravenstack_churn_events",
+)
+
+
+@dataclass(frozen=True)
+class PipelinePaths:
+    """Where the pipeline reads raw data from and writes the DuckDB database to."""
+
+    db_path: Path
+    raw_data_dir: Path
+
+    @classmethod
+    def resolve(cls, db_path: str | None = None, raw_data_dir: str | None = None) -> PipelinePaths:
+        """Arguments win over env vars (HEALTH_DB_PATH, HEALTH_RAW_DATA_DIR), then defaults."""
+        db = db_path or os.environ.get("HEALTH_DB_PATH") or str(PROJECT_DIR / "customer_health.duckdb")
+        raw = (
+            raw_data_dir
+            or os.environ.get("HEALTH_RAW_DATA_DIR")
+            or str(PROJECT_DIR / "data" / "ravenstack")
+        )
+        paths = cls(db_path=Path(db).resolve(), raw_data_dir=Path(raw).resolve())
+        if paths.db_path.stem == PUBLISHED_SCHEMA:
+            raise ValueError(
+                f"the DuckDB file may not be named {paths.db_path.name}: DuckDB names the catalog "
+                f"after the file, and a catalog '{PUBLISHED_SCHEMA}' would make "
+                f"'{PUBLISHED_SCHEMA}.<table>' ambiguous for BI tools"
+            )
+        return paths
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for a dbt subprocess: absolute paths, telemetry off."""
+        env = dict(os.environ)
+        env.update(
+            HEALTH_DB_PATH=str(self.db_path),
+            HEALTH_RAW_DATA_DIR=str(self.raw_data_dir),
+            DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+            DO_NOT_TRACK="1",
+            GX_ANALYTICS_ENABLED="False",
+        )
+        return env
+
+
+def missing_raw_files(raw_data_dir: Path) -> list[str]:
+    """Names of expected raw CSV files that are not in the folder."""
+    return [name for name in RAW_TABLES if not (raw_data_dir / f"{name}.csv").is_file()]
+
+
+def scoring_config_version() -> str:
+    """Short hash of every scoring-configuration seed, so a score can be traced to its rules."""
+    digest = hashlib.sha256()
+    for seed in sorted((PROJECT_DIR / "seeds").glob("*.csv")):
+        digest.update(seed.name.encode())
+        digest.update(seed.read_bytes().replace(b"\r\n", b"\n"))
+    return digest.hexdigest()[:12]
