@@ -28,7 +28,9 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def run_dbt_build(paths: PipelinePaths, dbt_vars: dict[str, object], target_path: Path) -> BuildResult:
+def run_dbt_build(
+    paths: PipelinePaths, dbt_vars: dict[str, object], target_path: Path
+) -> BuildResult:
     """Build seeds, models and tests; nothing is published by dbt itself."""
     command = [
         dbt_executable(),

@@ -44,7 +44,8 @@ class PipelinePaths:
     @classmethod
     def resolve(cls, db_path: str | None = None, raw_data_dir: str | None = None) -> PipelinePaths:
         """Arguments win over env vars (HEALTH_DB_PATH, HEALTH_RAW_DATA_DIR), then defaults."""
-        db = db_path or os.environ.get("HEALTH_DB_PATH") or str(PROJECT_DIR / "customer_health.duckdb")
+        default_db = str(PROJECT_DIR / "customer_health.duckdb")
+        db = db_path or os.environ.get("HEALTH_DB_PATH") or default_db
         raw = (
             raw_data_dir
             or os.environ.get("HEALTH_RAW_DATA_DIR")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -73,7 +73,7 @@ def publish(db_path: Path, record: PublishRecord) -> int:
                 """,
                 [
                     record.run_id,
-                    datetime.now(timezone.utc).replace(tzinfo=None),
+                    datetime.now(UTC).replace(tzinfo=None),
                     record.checks.passed,
                     record.checks.failed,
                     record.checks.warned,

@@ -45,7 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=date.fromisoformat,
         help="score this date (YYYY-MM-DD); default: the latest date in the data",
     )
-    parser.add_argument("--db-path", help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)")
+    parser.add_argument(
+        "--db-path", help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)"
+    )
     parser.add_argument(
         "--raw-data-dir",
         help="folder with the raw CSV files (default: $HEALTH_RAW_DATA_DIR or data/ravenstack)",

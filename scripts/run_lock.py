@@ -10,7 +10,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -40,7 +40,7 @@ def refresh_lock(db_path: Path) -> Iterator[None]:
             ) from None
         handle.seek(0)
         handle.truncate()
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         handle.write(f"pid {os.getpid()}, started {started}")
         handle.flush()
         yield

@@ -58,7 +58,9 @@ def build_summary(db_path: Path, at_risk_count: int = 10) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print a summary of the published health scores.")
-    parser.add_argument("--db-path", help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)")
+    parser.add_argument(
+        "--db-path", help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)"
+    )
     parser.add_argument("--top", type=int, default=10, help="how many at-risk accounts to list")
     args = parser.parse_args(argv)
     paths = PipelinePaths.resolve(db_path=args.db_path)

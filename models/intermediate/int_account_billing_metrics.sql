@@ -33,10 +33,10 @@ recent_downgrades as (
     inner join subscriptions
         on
             active_accounts.account_id = subscriptions.account_id
-            and subscriptions.start_date <= active_accounts.as_of_date
-            and subscriptions.start_date > {{
+            and active_accounts.as_of_date >= subscriptions.start_date
+            and {{
                 dbt.dateadd('day', -var('downgrade_window_days'), 'active_accounts.as_of_date')
-            }}
+            }} < subscriptions.start_date
     where subscriptions.is_downgrade
     group by active_accounts.account_id, active_accounts.as_of_date
 

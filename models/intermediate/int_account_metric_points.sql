@@ -82,7 +82,7 @@ banded_values as (
         on
             segmented_values.metric_name = scoring_bands.metric_name
             and (
-                scoring_bands.segment = segmented_values.segment
+                segmented_values.segment = scoring_bands.segment
                 or scoring_bands.segment = '*'
             )
             and (

@@ -22,11 +22,26 @@ support_metrics as (
 
 final as (
 
-    select * from usage_metrics
+    select
+        account_id,
+        as_of_date,
+        metric_name,
+        metric_value
+    from usage_metrics
     union all
-    select * from billing_metrics
+    select
+        account_id,
+        as_of_date,
+        metric_name,
+        metric_value
+    from billing_metrics
     union all
-    select * from support_metrics
+    select
+        account_id,
+        as_of_date,
+        metric_name,
+        metric_value
+    from support_metrics
 
 )
 

@@ -23,7 +23,7 @@ final as (
         end), 0) as {{ category }}_score,
         {%- endfor %}
         cast(sum(case when has_data and weight > 0 then 1 else 0 end) as integer)
-        as metrics_with_data,
+            as metrics_with_data,
         cast(sum(case when weight > 0 then 1 else 0 end) as integer) as metrics_expected,
         sum(case when has_data then weight else 0 end)
         / nullif(sum(weight), 0) as weight_coverage

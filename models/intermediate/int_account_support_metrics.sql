@@ -39,10 +39,10 @@ tickets_in_lookback as (
     inner join tickets
         on
             active_accounts.account_id = tickets.account_id
-            and tickets.submitted_date <= active_accounts.as_of_date
-            and tickets.submitted_date > {{
+            and active_accounts.as_of_date >= tickets.submitted_date
+            and {{
                 dbt.dateadd('day', -lookback_days, 'active_accounts.as_of_date')
-            }}
+            }} < tickets.submitted_date
 
 ),
 
@@ -55,7 +55,8 @@ tickets_aggregated as (
             when submitted_days_before < {{ support_window }} then 1 else 0
         end) as tickets_submitted,
         sum(case
-            when submitted_days_before < {{ support_window }}
+            when
+                submitted_days_before < {{ support_window }}
                 and (
                     priority in ('{{ var("urgent_priorities") | join("', '") }}')
                     or is_escalated

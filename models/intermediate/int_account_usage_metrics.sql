@@ -65,7 +65,8 @@ usage_aggregated as (
             when days_before_as_of < {{ usage_window }} then usage_count else 0
         end) as usage_count_current,
         sum(case
-            when days_before_as_of >= {{ usage_window }}
+            when
+                days_before_as_of >= {{ usage_window }}
                 and days_before_as_of < {{ 2 * usage_window }}
                 then usage_count
             else 0

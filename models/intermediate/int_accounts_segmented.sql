@@ -55,11 +55,11 @@ matching_rules as (
     inner join segment_rules
         on
             (
-                segment_rules.lifecycle_stage = staged_accounts.lifecycle_stage
+                staged_accounts.lifecycle_stage = segment_rules.lifecycle_stage
                 or segment_rules.lifecycle_stage = '*'
             )
             and (
-                segment_rules.plan_tier = staged_accounts.plan_tier
+                staged_accounts.plan_tier = segment_rules.plan_tier
                 or segment_rules.plan_tier = '*'
             )
 

@@ -60,8 +60,8 @@ graded_scores as (
 
 ),
 
-{#- A low-coverage score can never show as better than the `low_coverage_status` status. -#}
 statused_scores as (
+    -- A low-coverage score never shows better than var('low_coverage_status').
 
     select
         graded_scores.*,
