@@ -15,9 +15,10 @@ scored_weights as (
 
     select
         *,
-        sum(case when points is not null then weight end) over (
+        -- Rounded so that the order a parallel engine sums in cannot change the last digits.
+        round(sum(case when points is not null then weight end) over (
             partition by account_id, as_of_date
-        ) as scored_weight
+        ), 9) as scored_weight
 
     from metric_points
 
@@ -39,8 +40,8 @@ losses as (
 
     select
         *,
-        effective_weight * points as points_contributed,
-        effective_weight * (100 - points) as points_lost
+        round(effective_weight * points, 6) as points_contributed,
+        round(effective_weight * (100 - points), 6) as points_lost
 
     from contributions
 
