@@ -10,11 +10,23 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 # Relations BI reads: schema `health` holds copies of these dbt models (schema.model).
-PUBLISHED_MODELS: tuple[tuple[str, str], ...] = (
+# Current scores: published by a refresh, for the latest as-of date it built.
+CURRENT_MODELS: tuple[tuple[str, str], ...] = (
     ("marts", "customer_health_scores"),
     ("marts", "customer_health_score_components"),
     ("marts", "quarantined_source_rows"),
 )
+# History and change explanations: published by refreshes and backfills alike.
+HISTORY_MODELS: tuple[tuple[str, str], ...] = (
+    ("marts", "customer_health_score_history"),
+    ("marts", "customer_health_score_component_history"),
+    ("marts", "customer_health_score_changes"),
+    ("marts", "customer_health_score_change_attribution"),
+    ("marts", "newly_at_risk_accounts"),
+)
+# Incremental history models whose working copy is reset from the published one before a build.
+WORKING_HISTORY_MODELS: tuple[tuple[str, str], ...] = HISTORY_MODELS[:2]
+PUBLISHED_MODELS = CURRENT_MODELS + HISTORY_MODELS
 PUBLISHED_SCHEMA = "health"
 PUBLISH_LOG_TABLE = f"{PUBLISHED_SCHEMA}.publish_log"
 

@@ -28,7 +28,7 @@ from pipeline_config import (
     missing_raw_files,
     scoring_config_version,
 )
-from publish import CheckCounts, PublishRecord, publish
+from publish import CheckCounts, PublishRecord, publish, reset_working_history
 from quality_gate import run_quality_gate
 from run_lock import RefreshLockedError, refresh_lock
 from summary_report import build_summary
@@ -62,6 +62,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def refresh(args: argparse.Namespace) -> int:
+    dbt_vars: dict[str, object] = {}
+    if args.as_of_date:
+        dbt_vars["as_of_date"] = args.as_of_date.isoformat()
+    return run_pipeline(args, dbt_vars, kind="refresh")
+
+
+def run_pipeline(args: argparse.Namespace, dbt_vars: dict[str, object], kind: str) -> int:
+    """Check inputs, take the lock, then build, gate and publish (kind: refresh or backfill)."""
     paths = PipelinePaths.resolve(db_path=args.db_path, raw_data_dir=args.raw_data_dir)
     if not paths.raw_data_dir.is_dir():
         log.error("raw data folder does not exist: %s", paths.raw_data_dir)
@@ -78,20 +86,23 @@ def refresh(args: argparse.Namespace) -> int:
     log.info("refresh %s: database %s, raw data %s", run_id, paths.db_path, paths.raw_data_dir)
     try:
         with refresh_lock(paths.db_path):
-            return run_locked(args, paths, run_id, config_version)
+            dbt_vars = {**dbt_vars, "scoring_config_version": config_version}
+            return run_locked(args, paths, run_id, config_version, dbt_vars, kind)
     except RefreshLockedError as error:
         log.error("%s", error)
         return EXIT_LOCKED
 
 
 def run_locked(
-    args: argparse.Namespace, paths: PipelinePaths, run_id: str, config_version: str
+    args: argparse.Namespace,
+    paths: PipelinePaths,
+    run_id: str,
+    config_version: str,
+    dbt_vars: dict[str, object],
+    kind: str,
 ) -> int:
     timings: dict[str, float] = {}
-    dbt_vars: dict[str, object] = {"scoring_config_version": config_version}
-    if args.as_of_date:
-        dbt_vars["as_of_date"] = args.as_of_date.isoformat()
-
+    reset_working_history(paths.db_path)
     started = time.perf_counter()
     build = run_dbt_build(paths, dbt_vars, Path(args.target_path))
     timings["dbt_build_seconds"] = round(time.perf_counter() - started, 2)
@@ -116,11 +127,12 @@ def run_locked(
         scoring_config_version=config_version,
         checks=CheckCounts(passed=gate.passed_count, failed=gate.failed_count, warned=gate.warned),
         timings=timings,
+        kind=kind,
     )
     publish(paths.db_path, record)
     timings["publish_seconds"] = round(time.perf_counter() - started, 2)
     log.info("refresh %s published (timings: %s)", run_id, timings)
-    if not args.quiet:
+    if not args.quiet and kind == "refresh":
         print(build_summary(paths.db_path))
     return EXIT_OK
 

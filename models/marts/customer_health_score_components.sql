@@ -28,7 +28,8 @@ final as (
         points_contributed,
         points_lost,
         driver_rank,
-        driver_text
+        driver_text,
+        '{{ var("scoring_config_version") }}' as scoring_config_version
 
     from contributions
 

@@ -1,0 +1,123 @@
+{#- One row per account per scored date after its first: the previous score, the change, a trend
+    (improving / stable / declining, var trend_threshold_points), whether the status worsened to
+    at-risk or unhealthy, and the metrics that moved the score most, in words. -#}
+
+with
+
+score_history as (
+
+    select * from {{ ref('customer_health_score_history') }}
+
+),
+
+attribution as (
+
+    select * from {{ ref('customer_health_score_change_attribution') }}
+
+),
+
+health_statuses as (
+
+    select * from {{ ref('health_statuses') }}
+
+),
+
+with_previous as (
+
+    select
+        score_history.account_id,
+        score_history.as_of_date,
+        score_history.account_name,
+        score_history.segment,
+        score_history.health_score,
+        score_history.grade,
+        score_history.status,
+        score_history.scoring_config_version,
+        score_history.driver_1,
+        lag(score_history.as_of_date) over account_history as previous_as_of_date,
+        lag(score_history.health_score) over account_history as previous_health_score,
+        lag(score_history.grade) over account_history as previous_grade,
+        lag(score_history.status) over account_history as previous_status,
+        lag(score_history.scoring_config_version) over account_history
+            as previous_scoring_config_version
+
+    from score_history
+    window account_history as (
+        partition by score_history.account_id order by score_history.as_of_date
+    )
+
+),
+
+movers as (
+
+    select
+        account_id,
+        as_of_date,
+        {{ dbt.listagg(
+            measure=dbt.concat([
+                'display_name', "' '",
+                "coalesce(" ~ format_metric_value('previous_metric_value') ~ ", 'n/a')",
+                "' -> '",
+                "coalesce(" ~ format_metric_value('metric_value') ~ ", 'n/a')",
+                "' ('",
+                "case when points_change >= 0 then '+' else '' end",
+                'cast(round(points_change, 1) as ' ~ dbt.type_string() ~ ')',
+                "')'",
+            ]),
+            delimiter_text="', '",
+            order_by_clause='order by change_rank',
+        ) }} as change_explanation
+
+    from attribution
+    where change_rank <= {{ var('driver_count') }} and round(points_change, 1) != 0
+    group by account_id, as_of_date
+
+),
+
+final as (
+
+    select
+        with_previous.account_id,
+        with_previous.as_of_date,
+        with_previous.previous_as_of_date,
+        with_previous.account_name,
+        with_previous.segment,
+        with_previous.previous_health_score,
+        with_previous.health_score,
+        round(with_previous.health_score - with_previous.previous_health_score, 1)
+            as score_change,
+        case
+            when
+                with_previous.health_score - with_previous.previous_health_score
+                >= {{ var('trend_threshold_points') }}
+                then 'improving'
+            when
+                with_previous.previous_health_score - with_previous.health_score
+                >= {{ var('trend_threshold_points') }}
+                then 'declining'
+            else 'stable'
+        end as trend,
+        with_previous.previous_grade,
+        with_previous.grade,
+        with_previous.previous_status,
+        with_previous.status,
+        previous_statuses.status_rank = 1 and current_statuses.status_rank > 1
+            as is_newly_at_risk,
+        with_previous.previous_scoring_config_version != with_previous.scoring_config_version
+            as is_scoring_config_changed,
+        movers.change_explanation,
+        with_previous.driver_1
+
+    from with_previous
+    inner join health_statuses as current_statuses
+        on with_previous.status = current_statuses.status
+    inner join health_statuses as previous_statuses
+        on with_previous.previous_status = previous_statuses.status
+    left join movers
+        on
+            with_previous.account_id = movers.account_id
+            and with_previous.as_of_date = movers.as_of_date
+
+)
+
+select * from final

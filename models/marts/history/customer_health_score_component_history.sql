@@ -1,0 +1,24 @@
+{#- Every metric component ever built, one row per account, as-of date and metric; replaced per
+    as-of date like customer_health_score_history. -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['account_id', 'as_of_date', 'metric_name'],
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+) }}
+
+with
+
+components as (
+
+    select * from {{ ref('customer_health_score_components') }}
+
+),
+
+final as (
+
+    select * from components
+
+)
+
+select * from final
