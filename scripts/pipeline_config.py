@@ -15,6 +15,9 @@ CURRENT_MODELS: tuple[tuple[str, str], ...] = (
     ("marts", "customer_health_scores"),
     ("marts", "customer_health_score_components"),
     ("marts", "quarantined_source_rows"),
+    ("marts", "at_risk_accounts"),
+    ("marts", "promoter_accounts"),
+    ("marts", "upsell_candidates"),
 )
 # History and change explanations: published by refreshes and backfills alike.
 HISTORY_MODELS: tuple[tuple[str, str], ...] = (

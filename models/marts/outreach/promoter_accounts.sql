@@ -1,0 +1,47 @@
+{#- Outreach list: likely promoters (references, case studies, reviews): a high score and high
+    CSAT (vars promoter_min_score, promoter_min_csat). -#}
+
+with
+
+scores as (
+
+    select * from {{ ref('customer_health_scores') }}
+
+),
+
+components as (
+
+    select * from {{ ref('customer_health_score_components') }}
+    where metric_name = 'avg_csat'
+
+),
+
+final as (
+
+    select
+        scores.account_id,
+        scores.as_of_date,
+        scores.account_name,
+        scores.segment,
+        scores.health_score,
+        scores.grade,
+        components.metric_value as avg_csat,
+        {{ dbt.concat([
+            "'Score '", "cast(scores.health_score as " ~ dbt.type_string() ~ ")",
+            "' ('", 'scores.grade', "') with an average CSAT of '",
+            format_metric_value('components.metric_value'), "' of 5'",
+        ]) }} as reason
+
+    from scores
+    inner join components
+        on
+            scores.account_id = components.account_id
+            and scores.as_of_date = components.as_of_date
+    where
+        scores.health_score >= {{ var('promoter_min_score') }}
+        and components.metric_value >= {{ var('promoter_min_csat') }}
+        and not scores.is_low_coverage
+
+)
+
+select * from final

@@ -1,0 +1,48 @@
+{#- Outreach list: healthy accounts using their seats heavily (usage per seat of at least
+    var upsell_min_usage_per_seat), candidates for more seats or a higher tier. -#}
+
+with
+
+scores as (
+
+    select * from {{ ref('customer_health_scores') }}
+
+),
+
+components as (
+
+    select * from {{ ref('customer_health_score_components') }}
+    where metric_name = 'usage_per_seat'
+
+),
+
+final as (
+
+    select
+        scores.account_id,
+        scores.as_of_date,
+        scores.account_name,
+        scores.segment,
+        scores.plan_tier,
+        scores.health_score,
+        scores.grade,
+        components.metric_value as usage_per_seat,
+        {{ dbt.concat([
+            "'Healthy (score '", "cast(scores.health_score as " ~ dbt.type_string() ~ ")",
+            "') on the '", 'scores.plan_tier', "' plan with '",
+            format_metric_value('components.metric_value'),
+            "' uses per seat in the usage window: seats are well used'",
+        ]) }} as reason
+
+    from scores
+    inner join components
+        on
+            scores.account_id = components.account_id
+            and scores.as_of_date = components.as_of_date
+    where
+        scores.status = 'healthy'
+        and components.metric_value >= {{ var('upsell_min_usage_per_seat') }}
+
+)
+
+select * from final
