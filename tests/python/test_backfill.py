@@ -1,0 +1,105 @@
+"""Backfills: date steps, idempotent re-runs, and history that leaves current scores alone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from backfill import as_of_dates, month_ends
+from pipeline_config import PROJECT_DIR
+
+SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
+
+
+def test_month_ends_cover_the_range_inclusively() -> None:
+    assert month_ends(date(2024, 1, 31), date(2024, 3, 31)) == [
+        date(2024, 1, 31),
+        date(2024, 2, 29),
+        date(2024, 3, 31),
+    ]
+    assert month_ends(date(2024, 1, 15), date(2024, 3, 30)) == [
+        date(2024, 1, 31),
+        date(2024, 2, 29),
+    ]
+    assert month_ends(date(2023, 12, 1), date(2024, 1, 31)) == [
+        date(2023, 12, 31),
+        date(2024, 1, 31),
+    ]
+
+
+def test_weekly_steps_start_at_the_first_date() -> None:
+    assert as_of_dates(date(2024, 1, 1), date(2024, 1, 20), "week") == [
+        date(2024, 1, 1),
+        date(2024, 1, 8),
+        date(2024, 1, 15),
+    ]
+
+
+def run_backfill(db_path: Path, target: Path, start: str, end: str) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_DIR / "scripts" / "backfill.py"),
+            "--start",
+            start,
+            "--end",
+            end,
+            "--db-path",
+            str(db_path),
+            "--raw-data-dir",
+            str(SAMPLE_DATA),
+            "--target-path",
+            str(target),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def history(db_path: Path) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        return connection.execute(
+            "select * exclude (dbt_invocation_id) from health.customer_health_score_history "
+            "order by as_of_date, account_id"
+        ).fetchall()
+
+
+def test_rerunning_a_backfill_replaces_dates_instead_of_adding_rows(tmp_path: Path) -> None:
+    db_path = tmp_path / "scores.duckdb"
+    run_backfill(db_path, tmp_path / "target", "2024-10-01", "2024-11-30")
+    first = history(db_path)
+    assert {row[1] for row in first} == {date(2024, 10, 31), date(2024, 11, 30)}
+
+    run_backfill(db_path, tmp_path / "target", "2024-11-01", "2024-12-31")
+    second = history(db_path)
+
+    assert {row[1] for row in second} == {
+        date(2024, 10, 31),
+        date(2024, 11, 30),
+        date(2024, 12, 31),
+    }
+    # Dates scored twice hold the same rows once: re-running is idempotent.
+    assert [row for row in second if row[1] < date(2024, 12, 1)] == first
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        kinds = connection.execute(
+            "select publish_kind, count(*) from health.publish_log group by 1"
+        ).fetchall()
+        current = connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'health' and table_name = 'customer_health_scores'"
+        ).fetchone()
+        changes = connection.execute(
+            "select count(*), count(*) filter (where previous_as_of_date = date '2024-11-30') "
+            "from health.customer_health_score_changes where as_of_date = date '2024-12-31'"
+        ).fetchone()
+    assert kinds == [("backfill", 4)]
+    assert current == (0,), "a backfill must not publish current scores"
+    # Every account scored on both dates has a change row against the previous date.
+    assert changes[0] == changes[1] > 0
