@@ -1,0 +1,231 @@
+"""Markdown and PNG plots for the churn backtest (scripts/backtest.py).
+
+Plots need matplotlib; without it the report is written without them (and says so).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("backtest")
+
+PLOT_FILES = {
+    "churn_by_grade": "churn_by_grade.png",
+    "roc_curve": "roc_curve.png",
+    "score_distribution": "score_distribution.png",
+}
+
+
+def write_plots(frame: pd.DataFrame, report: dict, out: Path) -> dict[str, str]:
+    """Write the three PNGs into `out`; return {plot: file name} ({} without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: the report has no plots")
+        return {}
+    metrics = report["metrics"]
+    horizon = report["parameters"]["horizon_days"]
+    for name, draw in (("churn_by_grade", _grade_plot), ("roc_curve", _roc_plot),
+                       ("score_distribution", _distribution_plot)):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+        draw(ax, frame, metrics, horizon)
+        fig.tight_layout()
+        fig.savefig(out / PLOT_FILES[name])
+        plt.close(fig)
+    return dict(PLOT_FILES)
+
+
+def _grade_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
+    groups = metrics["by_grade"]["groups"]
+    names = [str(g["group"]) for g in groups]
+    rates = np.array([g["churn_rate"] for g in groups]) * 100
+    lower = rates - np.array([g["ci_lower"] for g in groups]) * 100
+    upper = np.array([g["ci_upper"] for g in groups]) * 100 - rates
+    ax.bar(names, rates, color="#7a9cc6", yerr=[lower, upper], capsize=5)
+    overall = metrics["top_decile"]["churn_rate_all"] * 100
+    ax.axhline(overall, color="grey", linestyle="--", linewidth=1, label="all rows")
+    for x, g in enumerate(groups):
+        ax.annotate(f"n={g['rows']}", (x, 0), xytext=(0, 3), textcoords="offset points",
+                    ha="center", fontsize=8)
+    ax.set_xlabel("grade (best to worst)")
+    ax.set_ylabel(f"churned within {horizon} days (%)")
+    ax.set_title("Churn rate by grade, Wilson 95 % CI")
+    ax.legend()
+
+
+def _roc_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
+    auc = metrics["auc"]
+    ax.plot(metrics["roc"]["fpr"], metrics["roc"]["tpr"], color="#c0504d",
+            label=f"score: AUC {auc['estimate']:.3f} ({auc['lower']:.3f}-{auc['upper']:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="coin flip")
+    ax.set_xlabel("false-positive rate (stayers flagged)")
+    ax.set_ylabel("true-positive rate (churners flagged)")
+    ax.set_title(f"ROC: 100 - score vs churn within {horizon} days")
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right")
+
+
+def _distribution_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
+    bins = np.arange(0, 105, 5)
+    churned = frame["churned"].to_numpy(bool)
+    scores = frame["health_score"].to_numpy(float)
+    ax.hist(scores[~churned], bins=bins, density=True, alpha=0.55, color="#4f81bd",
+            label=f"stayers (n={int((~churned).sum())})")
+    ax.hist(scores[churned], bins=bins, density=True, alpha=0.55, color="#c0504d",
+            label=f"churned within {horizon} d (n={int(churned.sum())})")
+    ax.set_xlabel("health score")
+    ax.set_ylabel("density")
+    ax.set_title("Score distribution: churners vs stayers")
+    ax.legend()
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def rate_table(groups: list[dict], label: str, with_auc: bool = False) -> list[str]:
+    head = f"| {label} | rows | accounts | churned | churn rate | 95 % CI | mean score |"
+    rule = "|---|---:|---:|---:|---:|---|---:|"
+    if with_auc:
+        head, rule = head + " AUC |", rule + "---:|"
+    lines = [head, rule]
+    for g in groups:
+        line = (f"| {g['group']} | {g['rows']} | {g.get('accounts', '')} | {g['churners']} | "
+                f"{_pct(g['churn_rate'])} | {_pct(g['ci_lower'])} - {_pct(g['ci_upper'])} | "
+                f"{g.get('mean_score', '')} |")
+        lines.append(line + (f" {_num(g.get('auc'))} |" if with_auc else ""))
+    return lines
+
+
+def _monotonic_text(check: dict, what: str) -> str:
+    if check["monotonic"]:
+        strict = "strictly " if check["strictly_increasing"] else ""
+        return f"Churn rises {strict}monotonically by {what} ({' -> '.join(check['order'])})."
+    falls = "; ".join(
+        f"{v['from']} {_pct(v['churn_rate_from'])} -> {v['to']} {_pct(v['churn_rate_to'])}"
+        f"{' (CIs do not overlap)' if v['significant'] else ' (within the CIs)'}"
+        for v in check["violations"]
+    )
+    return f"Churn is **not** monotonic by {what}: it falls at {falls}."
+
+
+def _headline(report: dict) -> list[str]:
+    m, c = report["metrics"], report["counts"]
+    auc, hm, top = m["auc"], m["auc_hanley_mcneil"], m["top_decile"]
+    sens = m["sensitivity"]
+    lift = "n/a" if top["lift"] is None else f"{top['lift']:.2f}x"
+    captured = top["share_of_churners_captured"]
+    return [
+        "| measure | value |",
+        "|---|---|",
+        f"| rows evaluated (accounts) | {c['evaluated_rows']} ({c['evaluated_accounts']}) |",
+        f"| churned within horizon: rows (accounts) | {c['churned_rows']} "
+        f"({c['churned_accounts']}) |",
+        f"| overall churn rate | {_pct(top['churn_rate_all'])} |",
+        f"| AUC of 100 - score | **{_num(auc['estimate'])}** (95 % CI {_num(auc['lower'])} - "
+        f"{_num(auc['upper'])}, bootstrap over accounts) |",
+        f"| AUC CI assuming independent rows (Hanley-McNeil) | {_num(hm['lower'])} - "
+        f"{_num(hm['upper'])} |",
+        f"| top-decile lift | {lift}: riskiest {top['rows']} rows churned at "
+        f"{_pct(top['churn_rate_top'])}, {_pct(captured)} of churners |",
+        f"| mean score, churners / stayers | {m['mean_score_churners']} / "
+        f"{m['mean_score_stayers']} |",
+        f"| sensitivity: AUC on `{sens['population']}` rows ({sens['rows']}) | "
+        f"{_num(sens['auc'])} |",
+    ]
+
+
+def _counts_section(report: dict) -> list[str]:
+    p, c = report["parameters"], report["counts"]
+    prior = ("dropped" if p["exclude_prior_churners"] else "kept (use --exclude-prior-churners "
+             "to drop them)")
+    return [
+        f"- Database: `{p['db_path']}`; as-of dates in range: {c['as_of_dates_in_range']}, "
+        f"evaluated: {c['as_of_dates_evaluated']} ({c['first_as_of_date']} .. "
+        f"{c['last_as_of_date']}).",
+        f"- Label: churn event with as_of_date < churn_date <= as_of_date + "
+        f"{p['horizon_days']} days.",
+        f"- Outcomes known through **{p['observed_through']}** ({p['observed_through_source']}); "
+        f"{c['dropped_horizon_not_observed']} of {c['history_rows']} score rows were dropped "
+        "because their horizon runs past it.",
+        f"- {c['rows_with_prior_churn']} observed rows belong to accounts with a churn event on "
+        f"or before the as-of date: {prior}.",
+    ]
+
+
+def _plot(report: dict, name: str, alt: str) -> list[str]:
+    if name not in report.get("plots", {}):
+        return ["*(plot not drawn: matplotlib is not installed)*"]
+    return [f"![{alt}]({report['plots'][name]})"]
+
+
+def render_markdown(report: dict) -> str:
+    m, p = report["metrics"], report["parameters"]
+    horizon = p["horizon_days"]
+    dates = [{**d, "group": d["as_of_date"]} for d in m["by_as_of_date"]]
+    lines = [
+        f"# Churn backtest: health score vs churn within {horizon} days",
+        "",
+        f"**Verdict.** {m['verdict']}",
+        "",
+        *_headline(report),
+        "",
+        "## Data",
+        "",
+        *_counts_section(report),
+        "",
+        "## Churn rate by grade",
+        "",
+        *rate_table(m["by_grade"]["groups"], "grade"),
+        "",
+        _monotonic_text(m["by_grade"]["monotonic_check"], "grade"),
+        "",
+        *_plot(report, "churn_by_grade", "churn rate by grade"),
+        "",
+        "## Churn rate by status",
+        "",
+        *rate_table(m["by_status"]["groups"], "status"),
+        "",
+        _monotonic_text(m["by_status"]["monotonic_check"], "status"),
+        "",
+        "## Churn rate and AUC by segment",
+        "",
+        *rate_table(m["by_segment"], "segment", with_auc=True),
+        "",
+        "## By as-of date",
+        "",
+        *rate_table(dates, "as-of date", with_auc=True),
+        "",
+        "## ROC curve and score distributions",
+        "",
+        *_plot(report, "roc_curve", "ROC curve"),
+        "",
+        *_plot(report, "score_distribution", "score distribution of churners and stayers"),
+        "",
+        "## Method and caveats",
+        "",
+        "- AUC is the Mann-Whitney probability that a churner's row has a lower score than a "
+        "stayer's (ties count half). Its CI resamples accounts, because an account appears on "
+        "every as-of date; the Hanley-McNeil interval (for comparison) treats rows as independent.",
+        "- Churn-rate CIs (Wilson) treat rows as independent; the same account on several dates "
+        "makes them somewhat too narrow.",
+        "- Top-decile lift: churn rate of the 10 % of rows with the lowest scores (ties at the "
+        "cut shared) divided by the overall rate.",
+        "- Rows are scores as published; churn events are never a score input.",
+        "",
+    ]
+    return "\n".join(lines)
