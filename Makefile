@@ -10,7 +10,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo refresh build test lint dbt-test pytest clean
+.PHONY: demo backfill backtest refresh build test lint dbt-test pytest clean
 
 $(BIN)/dbt: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,21 @@ $(BIN)/dbt: requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-## demo: set up, build, check, publish and summarise the sample data
-demo: refresh
+# History range the demo backfills (the sample data covers 2023-2024).
+BACKFILL_START ?= 2024-01-01
+BACKFILL_END ?= 2024-12-31
+
+## demo: set up; backfill a year of monthly history, backtest it, then refresh the current
+## scores (dbt build -> quality gate -> publish) and print the summary
+demo: backfill backtest refresh
+
+## backfill: score every month end from BACKFILL_START to BACKFILL_END into the history
+backfill: $(BIN)/dbt
+	$(BIN)/python scripts/backfill.py --start $(BACKFILL_START) --end $(BACKFILL_END) --quiet
+
+## backtest: does the score predict churn? (reports/backtest/backtest.md)
+backtest: $(BIN)/dbt
+	$(BIN)/python scripts/backtest.py --out reports/backtest
 
 ## refresh: dbt build -> quality gate -> publish -> summary (AS_OF_DATE=YYYY-MM-DD optional)
 refresh: $(BIN)/dbt
@@ -45,4 +58,4 @@ pytest: $(BIN)/dbt
 	$(BIN)/python -m pytest tests/python -q
 
 clean:
-	rm -rf target logs customer_health.duckdb customer_health.duckdb.wal
+	rm -rf target logs reports customer_health.duckdb customer_health.duckdb.wal
