@@ -1,0 +1,445 @@
+"""The gate's Great Expectations suites, built from gx/gate_config.yml.
+
+Each configured check becomes one or more GX expectations carrying `meta.check` (the check's
+name in the config) and GX's `severity` (`critical` for blocking, `warning` for warning). Checks
+that compare relations (score rows vs active accounts, grades vs the grading scheme, drift vs
+the published run) are `UnexpectedRowsExpectation`s: SQL that runs inside DuckDB and returns
+the offending rows. Values known only at run time (the as-of date, the day the gate runs) are
+GX expectation parameters (`{"$PARAMETER": name}`), filled in by `expectation_parameters()`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import great_expectations.expectations as gxe
+from great_expectations.expectations.expectation import Expectation
+
+from gx_config import BLOCKING, Check, GateConfig, SourceConfig
+
+STAGE_INPUTS = "inputs"
+STAGE_CANDIDATE = "candidate"
+STAGE_DRIFT = "drift"
+
+PARAM_AS_OF_DATE = "as_of_date"
+PARAM_LATEST_AS_OF_DATE = "latest_plausible_as_of_date"
+
+GX_SEVERITY = {BLOCKING: "critical", "warning": "warning"}
+
+
+@dataclass(frozen=True)
+class SuitePlan:
+    """One expectation suite: `<asset>.<stage>`, validating one relation."""
+
+    relation: str
+    stage: str
+    expectations: tuple[Expectation, ...]
+
+    @property
+    def asset(self) -> str:
+        return asset_name(self.relation)
+
+    @property
+    def name(self) -> str:
+        return f"{self.asset}.{self.stage}"
+
+
+def asset_name(relation: str) -> str:
+    return relation.split(".")[-1]
+
+
+def latest_date_param(source: SourceConfig) -> str:
+    return f"latest_plausible_date__{source.name}"
+
+
+def fresh_since_param(source: SourceConfig) -> str:
+    return f"fresh_since__{source.name}"
+
+
+def _param(name: str) -> dict[str, str]:
+    return {"$PARAMETER": name}
+
+
+def _expect(kind: type[Expectation], check: Check, **kwargs: Any) -> Expectation:
+    """An expectation tagged with its check's name and severity."""
+    return kind(severity=GX_SEVERITY[check.severity], meta={"check": check.name}, **kwargs)
+
+
+def _sql_check(check: Check, description: str, query: str) -> Expectation:
+    return _expect(
+        gxe.UnexpectedRowsExpectation,
+        check,
+        description=description,
+        unexpected_rows_query=" ".join(query.split()),
+    )
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# ----------------------------------------------------------------------------------- inputs
+
+
+def base_suite(source: SourceConfig) -> SuitePlan:
+    check = source.checks["quarantined_share"]
+    return SuitePlan(
+        relation=source.base,
+        stage=STAGE_INPUTS,
+        expectations=(
+            _expect(
+                gxe.ExpectColumnValuesToBeNull,
+                check,
+                column="quarantine_reason",
+                mostly=round(1 - float(check["max_share"]), 6),
+            ),
+        ),
+    )
+
+
+def staged_suite(source: SourceConfig) -> SuitePlan:
+    checks = source.checks
+    expectations: list[Expectation] = [
+        _expect(
+            gxe.ExpectTableRowCountToBeBetween,
+            checks["not_empty"],
+            min_value=int(checks["not_empty"]["min_rows"]),
+        ),
+        _schema_expectation(source),
+        _expect(gxe.ExpectColumnValuesToNotBeNull, checks["key_not_null"], column=source.key),
+        _expect(gxe.ExpectColumnValuesToBeUnique, checks["key_unique"], column=source.key),
+    ]
+    expectations += [
+        _expect(gxe.ExpectColumnValuesToBeBetween, checks["non_negative"], column=column,
+                min_value=0)
+        for column in source.non_negative
+    ]
+    for column in source.dates:
+        expectations += [
+            _expect(gxe.ExpectColumnValuesToBeBetween, checks["dates_not_too_old"],
+                    column=column, min_value=str(checks["dates_not_too_old"]["earliest"])),
+            _expect(gxe.ExpectColumnValuesToBeBetween, checks["dates_not_in_future"],
+                    column=column, max_value=_param(latest_date_param(source))),
+            _expect(gxe.ExpectColumnValuesToBeBetween, checks["dates_after_as_of"],
+                    column=column, max_value=_param(PARAM_AS_OF_DATE)),
+        ]
+    if source.freshness_column:
+        expectations.append(
+            _expect(gxe.ExpectColumnMaxToBeBetween, checks["freshness"],
+                    column=source.freshness_column, min_value=_param(fresh_since_param(source)))
+        )
+    return SuitePlan(relation=source.staged, stage=STAGE_INPUTS, expectations=tuple(expectations))
+
+
+def _schema_expectation(source: SourceConfig) -> Expectation:
+    expected = ", ".join(
+        f"({_sql_literal(column)}, {_sql_literal(kind)})" for column, kind in source.columns.items()
+    )
+    query = f"""
+        with expected (column_name, data_type) as (values {expected}),
+        actual as (
+            select column_name, column_type as data_type from (describe select * from {{batch}})
+        )
+        select
+            coalesce(expected.column_name, actual.column_name) as column_name,
+            expected.data_type as expected_type,
+            actual.data_type as actual_type
+        from expected
+        full outer join actual on expected.column_name = actual.column_name
+        where expected.data_type is distinct from actual.data_type
+    """
+    return _sql_check(
+        source.checks["schema"],
+        f"{source.staged} has exactly the configured columns and types (schema drift)",
+        query,
+    )
+
+
+# -------------------------------------------------------------------------------- candidate
+
+
+def scores_suite(config: GateConfig) -> SuitePlan:
+    candidate = config.candidate
+    checks = candidate.score_checks
+    score_range = checks["score_in_range"]
+    coverage = checks["coverage"]
+    expectations = (
+        _expect(gxe.ExpectTableRowCountToBeBetween, checks["not_empty"],
+                min_value=int(checks["not_empty"]["min_rows"])),
+        _sql_check(
+            checks["one_row_per_active_account"],
+            f"one score row per row of {candidate.active_accounts}",
+            f"""
+            select scored.row_count as score_rows, active.row_count as active_account_rows
+            from (select count(*) as row_count from {{batch}}) as scored
+            cross join (select count(*) as row_count from {candidate.active_accounts}) as active
+            where scored.row_count <> active.row_count
+            """,
+        ),
+        _expect(gxe.ExpectCompoundColumnsToBeUnique, checks["unique_account_date"],
+                column_list=["account_id", "as_of_date"]),
+        _expect(gxe.ExpectColumnValuesToNotBeNull, score_range, column="health_score"),
+        _expect(gxe.ExpectColumnValuesToBeBetween, score_range, column="health_score",
+                min_value=float(score_range["min"]), max_value=float(score_range["max"])),
+        _grade_expectation(config),
+        _status_expectation(config),
+        _expect(gxe.ExpectColumnValuesToBeBetween, coverage, column="weight_coverage",
+                min_value=float(coverage["min_coverage"]), mostly=float(coverage["min_share"])),
+        _segments_expectation(config),
+        _expect(gxe.ExpectColumnStdevToBeBetween, checks["score_spread"], column="health_score",
+                min_value=float(checks["score_spread"]["min_stdev"])),
+        _expect(gxe.ExpectColumnMaxToBeBetween, checks["as_of_not_in_future"],
+                column="as_of_date", max_value=_param(PARAM_LATEST_AS_OF_DATE)),
+        _expect(gxe.ExpectColumnValuesToNotBeInSet, checks["unhealthy_share"], column="status",
+                value_set=["unhealthy"],
+                mostly=round(1 - float(checks["unhealthy_share"]["max_share"]), 6)),
+    )
+    return SuitePlan(relation=candidate.scores, stage=STAGE_CANDIDATE, expectations=expectations)
+
+
+def _grade_expectation(config: GateConfig) -> Expectation:
+    grading = config.candidate.grading_scheme
+    return _sql_check(
+        config.candidate.score_checks["grade_matches_score"],
+        f"grade and score_status are the {grading} row for the score",
+        f"""
+        with scores as (
+            select account_id, as_of_date, health_score, grade, score_status from {{batch}}
+        ),
+        expected as (
+            select
+                scores.account_id,
+                scores.as_of_date,
+                grading.grade as expected_grade,
+                grading.status as expected_status,
+                row_number() over (
+                    partition by scores.account_id, scores.as_of_date
+                    order by grading.min_score desc
+                ) as grade_rank
+            from scores
+            inner join {grading} as grading on scores.health_score >= grading.min_score
+        )
+        select
+            scores.account_id, scores.as_of_date, scores.health_score,
+            scores.grade, expected.expected_grade,
+            scores.score_status, expected.expected_status
+        from scores
+        left join expected
+            on scores.account_id = expected.account_id
+            and scores.as_of_date = expected.as_of_date
+            and expected.grade_rank = 1
+        where scores.grade is distinct from expected.expected_grade
+            or scores.score_status is distinct from expected.expected_status
+        """,
+    )
+
+
+def _status_expectation(config: GateConfig) -> Expectation:
+    statuses = config.candidate.health_statuses
+    return _sql_check(
+        config.candidate.score_checks["status_matches_score"],
+        "status equals score_status, or (low coverage only) is a worse status",
+        f"""
+        select
+            scores.account_id, scores.as_of_date, scores.health_score, scores.is_low_coverage,
+            scores.score_status, scores.status
+        from {{batch}} as scores
+        left join {statuses} as shown on scores.status = shown.status
+        left join {statuses} as uncapped on scores.score_status = uncapped.status
+        where
+            (not scores.is_low_coverage and scores.status is distinct from scores.score_status)
+            or (
+                scores.is_low_coverage
+                and (
+                    shown.status_rank is null
+                    or uncapped.status_rank is null
+                    or shown.status_rank < uncapped.status_rank
+                )
+            )
+        """,
+    )
+
+
+def _segments_expectation(config: GateConfig) -> Expectation:
+    weights = config.candidate.segment_weights
+    return _sql_check(
+        config.candidate.score_checks["segments_weighted"],
+        f"every scored segment has weights in {weights} summing to more than 0",
+        f"""
+        select
+            scores.segment,
+            count(*) as scored_accounts,
+            coalesce(max(weights.total_weight), 0) as total_weight
+        from {{batch}} as scores
+        left join (
+            select segment, sum(weight) as total_weight from {weights} group by segment
+        ) as weights on scores.segment = weights.segment
+        group by scores.segment
+        having coalesce(max(weights.total_weight), 0) <= 0
+        """,
+    )
+
+
+def components_suite(config: GateConfig) -> SuitePlan:
+    candidate = config.candidate
+    checks = candidate.component_checks
+    tolerance_points = float(checks["every_score_explained"]["tolerance_points"])
+    weight_tolerance = float(checks["effective_weights_sum_to_one"]["tolerance"])
+    expectations = (
+        _expect(gxe.ExpectTableRowCountToBeBetween, checks["not_empty"],
+                min_value=int(checks["not_empty"]["min_rows"])),
+        _expect(gxe.ExpectCompoundColumnsToBeUnique, checks["unique_account_date_metric"],
+                column_list=["account_id", "as_of_date", "metric_name"]),
+        _expect(gxe.ExpectColumnValuesToBeBetween, checks["points_in_range"], column="points",
+                min_value=0.0, max_value=100.0),
+        _sql_check(
+            checks["every_score_explained"],
+            f"per score, the components' points add up to health_score (+- {tolerance_points})",
+            f"""
+            with explained as (
+                select account_id, as_of_date, sum(coalesce(points_contributed, 0)) as points
+                from {{batch}}
+                group by account_id, as_of_date
+            )
+            select
+                scores.account_id, scores.as_of_date, scores.health_score,
+                explained.points as points_contributed
+            from {candidate.scores} as scores
+            left join explained
+                on scores.account_id = explained.account_id
+                and scores.as_of_date = explained.as_of_date
+            where explained.points is null
+                or abs(scores.health_score - explained.points) > {tolerance_points}
+            """,
+        ),
+        _sql_check(
+            checks["effective_weights_sum_to_one"],
+            f"per score, the renormalised weights sum to 1 (+- {weight_tolerance})",
+            f"""
+            select account_id, as_of_date, sum(effective_weight) as total_effective_weight
+            from {{batch}}
+            group by account_id, as_of_date
+            having abs(coalesce(sum(effective_weight), 0) - 1) > {weight_tolerance}
+            """,
+        ),
+    )
+    return SuitePlan(
+        relation=candidate.components, stage=STAGE_CANDIDATE, expectations=expectations
+    )
+
+
+# ------------------------------------------------------------------------------------ drift
+
+
+def drift_suite(config: GateConfig) -> SuitePlan:
+    """The candidate's latest as-of date against the published run's latest as-of date."""
+    published = config.drift.published_scores
+    checks = config.drift.checks
+    max_drop = float(checks["row_count_drop"]["max_drop_share"])
+    max_mean = float(checks["mean_score_change"]["max_change"])
+    max_unhealthy = float(checks["unhealthy_share_change"]["max_change"])
+    summary = f"""
+        with candidate as ({_summary_sql("{batch}")}),
+        published as ({_summary_sql(published)})
+    """
+    expectations = (
+        _sql_check(
+            checks["row_count_drop"],
+            f"scored accounts fall by at most {max_drop:.0%} against {published}",
+            f"""{summary}
+            select
+                published.accounts as published_accounts,
+                candidate.accounts as candidate_accounts,
+                round(1 - candidate.accounts / published.accounts, 4) as drop_share
+            from candidate cross join published
+            where published.accounts > 0
+                and candidate.accounts < published.accounts * (1 - {max_drop})
+            """,
+        ),
+        _sql_check(
+            checks["mean_score_change"],
+            f"mean health_score moves by at most {max_mean} points against {published}",
+            f"""{summary}
+            select
+                round(published.mean_score, 2) as published_mean_score,
+                round(candidate.mean_score, 2) as candidate_mean_score,
+                round(candidate.mean_score - published.mean_score, 2) as change
+            from candidate cross join published
+            where abs(candidate.mean_score - published.mean_score) > {max_mean}
+            """,
+        ),
+        _sql_check(
+            checks["unhealthy_share_change"],
+            f"share of unhealthy accounts moves by at most {max_unhealthy} against {published}",
+            f"""{summary}
+            select
+                round(published.unhealthy_share, 4) as published_unhealthy_share,
+                round(candidate.unhealthy_share, 4) as candidate_unhealthy_share,
+                round(candidate.unhealthy_share - published.unhealthy_share, 4) as change
+            from candidate cross join published
+            where abs(candidate.unhealthy_share - published.unhealthy_share) > {max_unhealthy}
+            """,
+        ),
+    )
+    return SuitePlan(relation=config.candidate.scores, stage=STAGE_DRIFT,
+                     expectations=expectations)
+
+
+def _summary_sql(relation: str) -> str:
+    """Accounts, mean score and unhealthy share on the relation's latest as-of date."""
+    return f"""
+        select
+            count(*) as accounts,
+            avg(health_score) as mean_score,
+            avg(case when status = 'unhealthy' then 1.0 else 0.0 end) as unhealthy_share
+        from {relation}
+        where as_of_date = (select max(as_of_date) from {relation})
+    """
+
+
+# ------------------------------------------------------------------------------------- plan
+
+
+def gate_suites(config: GateConfig) -> list[SuitePlan]:
+    """Suites that must pass before publishing (inputs, then the candidate)."""
+    suites: list[SuitePlan] = []
+    for source in config.sources:
+        suites += [base_suite(source), staged_suite(source)]
+    return [*suites, scores_suite(config), components_suite(config)]
+
+
+def drift_suites(config: GateConfig) -> list[SuitePlan]:
+    """Suites run only when a published baseline exists."""
+    return [drift_suite(config)]
+
+
+def expectation_parameters(
+    config: GateConfig, as_of_date: date, run_date: date
+) -> dict[str, str]:
+    """Run-time values of the `$PARAMETER`s used by the suites (ISO dates)."""
+    as_of_tolerance = int(config.candidate.score_checks["as_of_not_in_future"]["tolerance_days"])
+    parameters = {
+        PARAM_AS_OF_DATE: as_of_date.isoformat(),
+        PARAM_LATEST_AS_OF_DATE: (run_date + timedelta(days=as_of_tolerance)).isoformat(),
+    }
+    for source in config.sources:
+        tolerance = int(source.checks["dates_not_in_future"]["tolerance_days"])
+        max_age = int(source.checks["freshness"]["max_age_days"])
+        parameters[latest_date_param(source)] = (run_date + timedelta(days=tolerance)).isoformat()
+        parameters[fresh_since_param(source)] = (as_of_date - timedelta(days=max_age)).isoformat()
+    return parameters
+
+
+def suite_fingerprint(expectations: Sequence[Expectation]) -> list[str]:
+    """What makes two suites equivalent: each expectation's type, arguments, severity, meta."""
+    return sorted(_expectation_fingerprint(expectation) for expectation in expectations)
+
+
+def _expectation_fingerprint(expectation: Expectation) -> str:
+    configuration: Mapping[str, Any] = expectation.configuration.to_json_dict()
+    relevant = {key: value for key, value in configuration.items() if key != "id"}
+    return json.dumps(relevant, sort_keys=True, default=str)

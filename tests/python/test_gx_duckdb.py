@@ -1,0 +1,168 @@
+"""The GX-on-DuckDB workaround (scripts/gx_duckdb.py): real passes pass, real failures fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pytest
+import sqlalchemy as sa
+
+import gx_duckdb
+
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture
+def numbers_db(tmp_path: Path) -> Path:
+    """A DuckDB file with demo.numbers: n = 1..10, label 'n<k>'."""
+    path = tmp_path / "numbers.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema demo")
+        connection.execute(
+            "create table demo.numbers as "
+            "select range + 1 as n, 'n' || (range + 1) as label from range(10)"
+        )
+    return path
+
+
+@pytest.fixture
+def validate(numbers_db: Path) -> Iterator[Any]:
+    """Run expectations on demo.numbers through an ephemeral GX context, like the gate does."""
+    gx_duckdb.enable_persisted_connection()
+    context = gx.get_context(mode="ephemeral")
+    with gx_duckdb.database_url_env(numbers_db):
+        datasource = context.data_sources.add_sql(
+            name="numbers_db",
+            connection_string=gx_duckdb.CONNECTION_STRING,
+            kwargs=gx_duckdb.ENGINE_KWARGS,
+        )
+        asset = datasource.add_query_asset(
+            name="numbers", query=gx_duckdb.relation_query("demo.numbers")
+        )
+        batch_definition = asset.add_batch_definition_whole_table("all_rows")
+
+        def run(*expectations: Any) -> list[Any]:
+            name = f"suite_{len(context.suites.all())}"
+            suite = context.suites.add(gx.ExpectationSuite(name=name))
+            for expectation in expectations:
+                suite.add_expectation(expectation)
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
+            )
+            return list(definition.run(result_format="SUMMARY").results)
+
+        yield run
+        gx_duckdb.close_execution_engines(context, datasources=[datasource])
+
+
+def _raised(result: Any) -> bool:
+    info = result.exception_info or {}
+    if "raised_exception" in info:
+        return bool(info["raised_exception"])
+    return any(value.get("raised_exception") for value in info.values())
+
+
+def test_passing_expectations_pass(validate: Any) -> None:
+    results = validate(
+        gxe.ExpectColumnValuesToBeBetween(column="n", min_value=1, max_value=10),
+        gxe.ExpectColumnValuesToBeUnique(column="n"),
+        gxe.ExpectColumnValuesToNotBeNull(column="label"),
+        gxe.ExpectTableRowCountToBeBetween(min_value=10, max_value=10),
+        gxe.UnexpectedRowsExpectation(unexpected_rows_query="select * from {batch} where n > 10"),
+    )
+    assert [result.success for result in results] == [True] * 5
+    assert not any(_raised(result) for result in results)
+
+
+def test_deliberately_failing_expectations_fail_with_the_real_observation(validate: Any) -> None:
+    results = validate(
+        gxe.ExpectColumnMaxToBeBetween(column="n", max_value=5),
+        gxe.ExpectColumnValuesToBeBetween(column="n", max_value=8),
+        gxe.UnexpectedRowsExpectation(unexpected_rows_query="select * from {batch} where n > 7"),
+    )
+    by_type = {result.expectation_config.type: result for result in results}
+    assert not any(result.success for result in results)
+    assert not any(_raised(result) for result in results), "a failure must not be an error"
+    assert by_type["expect_column_max_to_be_between"].result["observed_value"] == 10
+    column_values = by_type["expect_column_values_to_be_between"].result
+    assert column_values["unexpected_count"] == 2
+    assert sorted(column_values["partial_unexpected_list"]) == [9, 10]
+    assert by_type["unexpected_rows_expectation"].result["observed_value"] == 3
+
+
+def test_engines_are_closed_so_a_writer_can_open_the_file(numbers_db: Path) -> None:
+    gx_duckdb.enable_persisted_connection()
+    context = gx.get_context(mode="ephemeral")
+    with gx_duckdb.database_url_env(numbers_db):
+        datasource = context.data_sources.add_sql(
+            name="numbers_db",
+            connection_string=gx_duckdb.CONNECTION_STRING,
+            kwargs=gx_duckdb.ENGINE_KWARGS,
+        )
+        batch = datasource.add_query_asset(name="numbers", query="select * from demo.numbers")
+        result = batch.add_batch_definition_whole_table("all").get_batch().validate(
+            gxe.ExpectColumnValuesToBeUnique(column="n")
+        )
+        assert result.success
+        engine = datasource.get_execution_engine()
+        with pytest.raises(sa.exc.DBAPIError, match="read-only"):
+            engine.execute_query(sa.text("create table demo.scratch (x integer)"))
+        gx_duckdb.close_execution_engines(context, datasources=[datasource])
+    with duckdb.connect(str(numbers_db)) as writer:
+        writer.execute("create table demo.written_after_gx (x integer)")
+
+
+def test_enabling_twice_adds_duckdb_once() -> None:
+    from great_expectations.execution_engine import sqlalchemy_execution_engine
+
+    gx_duckdb.enable_persisted_connection()
+    gx_duckdb.enable_persisted_connection()
+    dialects = sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS
+    assert sum(1 for dialect in dialects if dialect == "duckdb") == 1
+    assert gx_duckdb.persisted_connection_enabled()
+
+
+def test_database_url_env_is_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(gx_duckdb.URL_ENV_VAR, raising=False)
+    db_path = tmp_path / "x.duckdb"
+    with gx_duckdb.database_url_env(db_path):
+        assert os.environ[gx_duckdb.URL_ENV_VAR] == f"duckdb:///{db_path.resolve()}"
+    assert gx_duckdb.URL_ENV_VAR not in os.environ
+
+
+def test_without_the_workaround_gx_fails_every_expectation_silently(numbers_db: Path) -> None:
+    """Documents the GX bug the workaround exists for. If this starts failing after a GX upgrade,
+    GX handles DuckDB itself: drop enable_persisted_connection() (and this test)."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {str(SCRIPTS_DIR)!r})
+        import great_expectations as gx, great_expectations.expectations as gxe
+        import gx_duckdb
+        context = gx.get_context(mode="ephemeral")
+        os.environ[gx_duckdb.URL_ENV_VAR] = gx_duckdb.database_url({str(numbers_db)!r})
+        datasource = context.data_sources.add_sql(
+            name="db", connection_string=gx_duckdb.CONNECTION_STRING, kwargs=gx_duckdb.ENGINE_KWARGS
+        )
+        batch = datasource.add_query_asset(name="numbers", query="select * from demo.numbers")
+        result = batch.add_batch_definition_whole_table("all").get_batch().validate(
+            gxe.ExpectColumnValuesToBeBetween(column="n", min_value=1, max_value=10)
+        )
+        print("SUCCESS" if result.success else "FAILED", str(result.exception_info)[:2000])
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.startswith("FAILED"), completed.stdout
+    assert "list index out of range" in completed.stdout
