@@ -48,6 +48,7 @@ test: lint dbt-test pytest
 lint: export HEALTH_DB_PATH = $(CURDIR)/target/lint.duckdb
 lint: $(BIN)/dbt
 	$(BIN)/ruff check scripts tests/python
+	$(BIN)/python scripts/gx_suites.py --check
 	$(BIN)/dbt parse --profiles-dir . --quiet
 	$(BIN)/sqlfluff lint models tests/dbt
 

@@ -237,14 +237,6 @@ def edit_gate_config(old: str, new: str) -> Callable[[Path], None]:
 
 # -------------------------------------------------------------------------------- the cases
 
-# Known project issues: (symptom in the output when the issue bites, explanation).
-UNPARSEABLE_VALUES_FAIL_THE_BUILD = (
-    "Conversion Error",
-    "dbt.safe_cast compiles to a plain cast on dbt-duckdb (no duckdb__safe_cast), so staging "
-    "(macros/parse_as.sql) fails the build on an unparseable value instead of quarantining it",
-)
-
-
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -257,8 +249,6 @@ class Case:
     # For cases that publish: expected rows per (table, reason) in health.quarantined_source_rows.
     quarantined: Mapping[tuple[str, str], int] = field(default_factory=dict)
     expect_warnings: bool = False
-    # A known project issue: when its symptom shows (build failed, nothing published), xfail.
-    known_issue: tuple[str, str] | None = None
 
 
 CASES: tuple[Case, ...] = (
@@ -302,25 +292,25 @@ CASES: tuple[Case, ...] = (
     Case("wrong_type_in_every_row", EXIT_GATE_FAILED,
          ("stg_product_usage__feature_usage.inputs", "not_empty", "invalid_usage_count"),
          corrupt_data=edit_rows("feature_usage", set_value("usage_count", "many")),
-         known_issue=UNPARSEABLE_VALUES_FAIL_THE_BUILD),
+         ),
     Case("unparseable_values_few_are_quarantined", EXIT_OK, (),
          corrupt_data=edit_rows("feature_usage", set_value("usage_count", "n/a", every=9000)),
          quarantined={("feature_usage", "invalid_usage_count"): 3},
-         known_issue=UNPARSEABLE_VALUES_FAIL_THE_BUILD),
+         ),
     Case("garbage_rows_are_quarantined", EXIT_OK, (),
          corrupt_data=append_raw_lines(
              "support_tickets",
              [f"T-garbage{i},#@!{i},not a date,??,x,???,-,*,maybe" for i in range(6)],
          ),
          quarantined={("support_tickets", "invalid_submitted_date"): 6},
-         known_issue=UNPARSEABLE_VALUES_FAIL_THE_BUILD),
-    Case("mixed_line_endings", EXIT_BUILD_FAILED,
-         ("base_support__support_tickets", "ravenstack_support_tickets.csv"),
+         ),
+    Case("mixed_line_endings_are_read", EXIT_OK, (),
          corrupt_data=append_raw_lines(
              "support_tickets", ["T-lf-only,A-2e4581,2024-12-30,,,low,,,False"], newline="\n"
          )),
-    Case("malformed_csv_line", EXIT_BUILD_FAILED, ("base_crm__churn_events", "churn_event_id"),
-         corrupt_data=append_raw_lines("churn_events", ["C-broken," + ",".join(["x"] * 12)])),
+    Case("malformed_csv_line_is_quarantined", EXIT_OK, (),
+         corrupt_data=append_raw_lines("churn_events", ["C-broken," + ",".join(["x"] * 12)]),
+         quarantined={("churn_events", "invalid_churn_date"): 1}),
     Case("stale_usage", EXIT_GATE_FAILED, ("freshness", "usage_date", "2024-09-30"),
          corrupt_data=edit_rows(
              "feature_usage", lambda rows: [r for r in rows if r["usage_date"] <= "2024-09-30"]
@@ -522,9 +512,6 @@ def test_bad_input(
 ) -> None:
     run = case_runs.cases[case.id].result(timeout=CASE_TIMEOUT_SECONDS)
     tail = run.output[-6000:]
-    if case.known_issue and run.exit_code == EXIT_BUILD_FAILED and case.known_issue[0] in tail:
-        assert run.fingerprint == published_baseline.fingerprint, "schema health changed"
-        pytest.xfail(f"known issue: {case.known_issue[1]}")
     assert run.exit_code == case.expected_exit, f"exit {run.exit_code}\n{tail}"
     for expected in case.expected_output:
         assert expected.lower() in run.output.lower(), f"{expected!r} not named in:\n{tail}"

@@ -12,31 +12,10 @@ import duckdb
 import pytest
 
 from pipeline_config import PROJECT_DIR, PipelinePaths, scoring_config_version
+from summary_report import build_summary
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
-REFRESH = PROJECT_DIR / "scripts" / "refresh.py"
 DBT = Path(sys.executable).parent / "dbt"
-
-
-def run_refresh(
-    db_path: Path, raw_dir: Path, target: Path, *extra: str
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(REFRESH),
-            "--db-path",
-            str(db_path),
-            "--raw-data-dir",
-            str(raw_dir),
-            "--target-path",
-            str(target),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def query(db_path: Path, sql: str) -> list[tuple]:
@@ -44,14 +23,10 @@ def query(db_path: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-@pytest.fixture(scope="module")
-def published_sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One gated refresh of the bundled sample data into a fresh database."""
-    work = tmp_path_factory.mktemp("sample")
-    db_path = work / "scores.duckdb"
-    result = run_refresh(db_path, SAMPLE_DATA, work / "target")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return db_path, result.stdout
+@pytest.fixture
+def published_sample(published_baseline) -> tuple[Path, str]:
+    """The session's gated refresh of the bundled sample data, and its printed summary."""
+    return published_baseline.db_path, build_summary(published_baseline.db_path)
 
 
 def test_sample_data_publishes_one_valid_score_per_account(published_sample) -> None:
