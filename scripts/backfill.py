@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from datetime import date, timedelta
 
-from pipeline_config import EXIT_BAD_INPUT, PROJECT_DIR
+from pipeline_config import EXIT_BAD_INPUT, PROJECT_DIR, exit_process
 from refresh import run_pipeline
 
 log = logging.getLogger("backfill")
@@ -69,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -100,3 +103,16 @@ def scoring_config_version() -> str:
         digest.update(seed.name.encode())
         digest.update(seed.read_bytes().replace(b"\r\n", b"\n"))
     return digest.hexdigest()[:12]
+
+
+def exit_process(code: int) -> NoReturn:
+    """Flush and exit without interpreter teardown.
+
+    Once Great Expectations has used duckdb's Python bindings, their teardown prints a long,
+    harmless "nanobind: leaked ..." report to stderr, which would bury the summary or the
+    failure report an orchestrator shows. Everything is committed and closed before this point.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

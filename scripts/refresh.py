@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 import uuid
 from datetime import date
@@ -25,6 +24,7 @@ from pipeline_config import (
     EXIT_OK,
     PROJECT_DIR,
     PipelinePaths,
+    exit_process,
     missing_raw_files,
     scoring_config_version,
 )
@@ -143,4 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())
