@@ -7,6 +7,8 @@
     on_schema_change='append_new_columns',
 ) }}
 
+-- Same columns as the model it keeps, so new columns flow in (on_schema_change).
+-- noqa: disable=AM04
 with
 
 components as (

@@ -28,7 +28,7 @@ final as (
         scores.mrr_amount * 12 as arr_at_risk,
         row_number() over (
             partition by scores.as_of_date
-            order by scores.mrr_amount desc, scores.health_score asc, scores.account_id
+            order by scores.mrr_amount desc, scores.health_score asc, scores.account_id asc
         ) as outreach_rank,
         {{ dbt.concat([
             "'Score '", "cast(scores.health_score as " ~ dbt.type_string() ~ ")",

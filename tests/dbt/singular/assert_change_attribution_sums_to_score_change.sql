@@ -23,4 +23,6 @@ inner join attribution
     on
         changes.account_id = attribution.account_id
         and changes.as_of_date = attribution.as_of_date
-where abs(changes.health_score - changes.previous_health_score - attribution.explained_change) > 0.1001
+where
+    abs(changes.health_score - changes.previous_health_score - attribution.explained_change)
+    > 0.1001
