@@ -52,6 +52,7 @@ from backtest_stats import (
     top_fraction_lift,
     wilson_interval,
 )
+from cli_arguments import positive_int
 from pipeline_config import EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
 
 log = logging.getLogger("backtest")
@@ -59,12 +60,6 @@ log = logging.getLogger("backtest")
 DEFAULT_OUT = PROJECT_DIR / "reports" / "backtest"
 ROC_POINTS = 200
 
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -60,6 +60,7 @@ from backtest_logit import (
     rescore,
 )
 from backtest_stats import RankedRisk, paired_bootstrap_auc, percentile_interval
+from cli_arguments import positive_float, positive_int
 from pipeline_config import EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
 
 log = logging.getLogger("calibrate_weights")
@@ -88,18 +89,6 @@ class Split:
 # ----------------------------------------------------------------------------- arguments
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -64,6 +64,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cli_arguments import iso_date, non_negative_int, positive_float, positive_int
+
 LOG = logging.getLogger("generate_sample_data")
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -572,32 +574,8 @@ def generate(cfg: Config) -> dict[str, int]:
 # ----------------------------------------------------------------------------- CLI
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
-def seed_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def iso_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -605,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate deterministic RavenStack-shaped CSVs with planted churn drivers.")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--accounts", type=positive_int, default=500, help="number of accounts")
-    parser.add_argument("--seed", type=seed_int, default=42, help="random seed (>= 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=42, help="random seed (>= 0)")
     parser.add_argument("--start-date", type=iso_date, default=dt.date(2023, 1, 1),
                         help="first day of the range (YYYY-MM-DD)")
     parser.add_argument("--end-date", type=iso_date, default=dt.date(2024, 12, 31),

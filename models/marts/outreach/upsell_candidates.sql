@@ -1,5 +1,5 @@
-{#- Outreach list: healthy accounts using their seats heavily (usage per seat of at least
-    var upsell_min_usage_per_seat), candidates for more seats or a higher tier. -#}
+{#- Outreach list: accounts in the best status (healthy) using their seats heavily (usage per
+    seat of at least var upsell_min_usage_per_seat), candidates for more seats or a higher tier. -#}
 
 with
 
@@ -13,6 +13,12 @@ components as (
 
     select * from {{ ref('customer_health_score_components') }}
     where metric_name = 'usage_per_seat'
+
+),
+
+health_statuses as (
+
+    select * from {{ ref('health_statuses') }}
 
 ),
 
@@ -39,8 +45,10 @@ final as (
         on
             scores.account_id = components.account_id
             and scores.as_of_date = components.as_of_date
+    inner join health_statuses
+        on scores.status = health_statuses.status
     where
-        scores.status = 'healthy'
+        health_statuses.status_rank = 1
         and components.metric_value >= {{ var('upsell_min_usage_per_seat') }}
 
 )
