@@ -137,6 +137,8 @@ class Config:
     usage_rate: float = 2.0  # usage rows per account-month for a healthy account
     quirks: bool = False
     chunk_accounts: int | None = None  # None = derived from usage_rate and the range
+    file_format: str = "csv"  # "csv" (one file per table) or "parquet" (a folder per table)
+    hold_back_from: dt.date | None = None  # parquet: later usage/tickets go to held_back/
 
     @property
     def n_days(self) -> int:
@@ -448,7 +450,9 @@ def sql_id(column: str, prefix: str) -> str:
             f" || lpad(lower(to_hex({low})), 6, '0')")
 
 
-def sql_bool(column: str) -> str:
+def sql_bool_value(column: str, typed: bool = False) -> str:
+    if typed:
+        return f"CAST({column} AS BOOLEAN)"
     return f"CASE WHEN {column} THEN 'True' ELSE 'False' END"
 
 
@@ -457,9 +461,17 @@ def sql_label(column: str, labels: Sequence[str] | Sequence[tuple[str, int]]) ->
     return "[" + ", ".join(f"'{name}'" for name in names) + f"][{column} + 1]"
 
 
-def select_sql(table: str, start: dt.date) -> str:
-    """SELECT that formats a chunk frame exactly like the RavenStack CSV columns."""
+def select_sql(table: str, start: dt.date, typed: bool = False) -> str:
+    """SELECT that formats a chunk frame like the RavenStack CSV columns.
+
+    typed=False: values formatted exactly as in the CSV files (booleans 'True'/'False').
+    typed=True: the same columns with Parquet types (BOOLEAN, DATE, TIMESTAMP, BIGINT, DOUBLE).
+    """
     day0 = f"DATE '{start.isoformat()}'"
+
+    def sql_bool(column: str) -> str:
+        return sql_bool_value(column, typed)
+
     exprs: dict[str, list[str]] = {
         "accounts": [
             sql_id("account_id", "A"), "'Company_' || num", sql_label("industry", INDUSTRIES),
@@ -488,7 +500,7 @@ def select_sql(table: str, start: dt.date) -> str:
         "churn_events": [
             sql_id("churn_event_id", "C"), sql_id("account_id", "A"), f"{day0} + day::INTEGER",
             sql_label("reason", REASONS), "refund_cents::DOUBLE / 100", sql_bool("pre_up"),
-            sql_bool("pre_down"), "'False'",
+            sql_bool("pre_down"), "false" if typed else "'False'",
             f"CASE WHEN feedback >= 0 THEN {sql_label('feedback', FEEDBACK)} END",
         ],
     }
@@ -500,6 +512,42 @@ def select_sql(table: str, start: dt.date) -> str:
 
 def csv_name(table: str) -> str:
     return f"ravenstack_{table}.csv"
+
+
+def table_folder(table: str) -> str:
+    return f"ravenstack_{table}"
+
+
+# Parquet: the column whose date decides whether a row is held back (--hold-back-from)
+HOLD_BACK_DATE_COLUMNS = {"feature_usage": "usage_date", "support_tickets": "submitted_at"}
+HELD_BACK_DIR = "held_back"
+
+
+def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
+                        cfg: Config, index: int) -> None:
+    """Write a chunk as part file ``<out>/ravenstack_<table>/part-<index>.parquet`` (typed).
+
+    With cfg.hold_back_from, usage and ticket rows dated on or after it go to the same path
+    under ``<out>/held_back/`` instead: data that lands later (benchmark's incremental day).
+    """
+    if frame.empty:
+        return
+    select = select_sql(table, cfg.start_date, typed=True)
+    targets = [(cfg.out_dir, "true")]
+    date_column = HOLD_BACK_DATE_COLUMNS.get(table)
+    if cfg.hold_back_from and date_column:
+        cutoff = f"CAST({date_column} AS DATE) >= DATE '{cfg.hold_back_from.isoformat()}'"
+        targets = [(cfg.out_dir, f"NOT ({cutoff})"), (cfg.out_dir / HELD_BACK_DIR, cutoff)]
+    con.register("chunk", frame)
+    try:
+        for root, condition in targets:
+            folder = root / table_folder(table)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"part-{index:05d}.parquet"
+            con.execute(f"COPY (SELECT * FROM ({select}) WHERE {condition}) "
+                        f"TO '{path.as_posix()}' (FORMAT parquet)")
+    finally:
+        con.unregister("chunk")
 
 
 def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
@@ -547,9 +595,11 @@ def make_chunk(cfg: Config, tl: Timeline, index: int, first: int, n: int, counte
 
 
 def generate(cfg: Config) -> dict[str, int]:
-    """Write the five CSVs into cfg.out_dir; return the number of data rows per file."""
+    """Write the five tables into cfg.out_dir; return the number of data rows per table."""
     if cfg.n_days < MIN_RANGE_DAYS:
         raise ValueError(f"date range must cover at least {MIN_RANGE_DAYS} days")
+    if cfg.file_format == "parquet":
+        return generate_parquet(cfg)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     tl, counters, size = Timeline.for_days(cfg.n_days), Counters(), chunk_size(cfg)
     handles = {t: (cfg.out_dir / csv_name(t)).open("wb") for t in TABLE_COLUMNS}
@@ -568,6 +618,22 @@ def generate(cfg: Config) -> dict[str, int]:
         con.close()
         for handle in handles.values():
             handle.close()
+    return counters.rows
+
+
+def generate_parquet(cfg: Config) -> dict[str, int]:
+    """Write each table as a folder of Parquet part files, one part per chunk."""
+    for table in TABLE_COLUMNS:
+        for root in (cfg.out_dir, cfg.out_dir / HELD_BACK_DIR):
+            shutil.rmtree(root / table_folder(table), ignore_errors=True)
+    tl, counters, size = Timeline.for_days(cfg.n_days), Counters(), chunk_size(cfg)
+    with duckdb.connect() as con:
+        for index, first in enumerate(range(0, cfg.accounts, size)):
+            n = min(size, cfg.accounts - first)
+            for table, frame in make_chunk(cfg, tl, index, first, n, counters).items():
+                write_parquet_chunk(con, table, frame, cfg, index)
+                counters.rows[table] += len(frame)
+            LOG.debug("chunk %d: accounts %d-%d done", index, first, first + n - 1)
     return counters.rows
 
 
@@ -593,6 +659,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quirks", action="store_true",
                         help="inject RavenStack-like dirt (duplicate usage rows/ids, "
                              "blanked satisfaction scores)")
+    parser.add_argument("--format", dest="file_format", choices=["csv", "parquet"],
+                        default="csv",
+                        help="csv: ravenstack_<table>.csv files (default); parquet: typed "
+                             "ravenstack_<table>/part-NNNNN.parquet folders")
+    parser.add_argument("--hold-back-from", type=iso_date, default=None,
+                        help="parquet only: write usage and tickets dated on/after this day "
+                             "under <out>/held_back/ (data that lands later)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
@@ -604,9 +677,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     if (args.end_date - args.start_date).days + 1 < MIN_RANGE_DAYS:
         parser.error(f"--end-date must be at least {MIN_RANGE_DAYS - 1} days after --start-date")
+    if args.hold_back_from and args.file_format != "parquet":
+        parser.error("--hold-back-from needs --format parquet")
     cfg = Config(out_dir=args.out, accounts=args.accounts, seed=args.seed,
                  start_date=args.start_date, end_date=args.end_date,
-                 usage_rate=args.usage_rows_per_account_month, quirks=args.quirks)
+                 usage_rate=args.usage_rows_per_account_month, quirks=args.quirks,
+                 file_format=args.file_format, hold_back_from=args.hold_back_from)
     began = time.perf_counter()
     rows = generate(cfg)
     LOG.info("wrote %s to %s in %.2fs", ", ".join(f"{t}={n}" for t, n in rows.items()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -354,3 +355,39 @@ def test_cli_rejects_bad_arguments(args: list[str], tmp_path: Path) -> None:
         gsd.main(argv)
     assert exc.value.code != 0
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_parquet_output_matches_csv_and_holds_back_late_rows(tmp_path: Path) -> None:
+    """Parquet folders hold the CSV rows, typed; --hold-back-from moves only later rows aside."""
+    csv_dir, parquet_dir = tmp_path / "csv", tmp_path / "parquet"
+    cutoff = dt.date(2024, 12, 20)
+    common = dict(accounts=300, start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 12, 31),
+                  quirks=True, chunk_accounts=120)
+    gsd.generate(gsd.Config(out_dir=csv_dir, **common))
+    rows = gsd.generate(
+        gsd.Config(out_dir=parquet_dir, file_format="parquet", hold_back_from=cutoff, **common)
+    )
+    con = duckdb.connect()
+    for table, date_column in (("feature_usage", "usage_date"), ("support_tickets", "submitted_at"),
+                               ("accounts", "signup_date")):
+        csv_rows = con.execute(
+            f"select count(*) from read_csv('{csv_dir}/ravenstack_{table}.csv', header=true)"
+        ).fetchone()[0]
+        kept, kept_max = con.execute(
+            f"select count(*), max({date_column}) "
+            f"from read_parquet('{parquet_dir}/ravenstack_{table}/*.parquet')"
+        ).fetchone()
+        held_back = list(parquet_dir.glob(f"held_back/ravenstack_{table}/*.parquet"))
+        late, late_min = con.execute(
+            f"select count(*), min({date_column}) from read_parquet({[str(p) for p in held_back]})"
+        ).fetchone() if held_back else (0, None)
+        assert kept + late == csv_rows == rows[table], table
+        if table == "accounts":
+            assert late == 0
+        else:
+            assert late > 0 and kept_max < cutoff <= late_min, table
+    types = dict(con.execute(
+        f"select column_name, column_type from (describe select * from "
+        f"read_parquet('{parquet_dir}/ravenstack_subscriptions/*.parquet'))"
+    ).fetchall())
+    assert types["start_date"] == "DATE" and types["auto_renew_flag"] == "BOOLEAN"
