@@ -91,9 +91,20 @@ class PipelinePaths:
         return env
 
 
+def raw_data_format() -> str:
+    """csv (default) or parquet, from HEALTH_RAW_DATA_FORMAT, as the dbt sources read it."""
+    return os.environ.get("HEALTH_RAW_DATA_FORMAT", "csv")
+
+
 def missing_raw_files(raw_data_dir: Path) -> list[str]:
-    """Names of expected raw CSV files that are not in the folder."""
-    return [name for name in RAW_TABLES if not (raw_data_dir / f"{name}.csv").is_file()]
+    """Expected raw CSV files, or Parquet folders with at least one file, that are not there."""
+    if raw_data_format() == "parquet":
+        return [
+            f"{name}/*.parquet"
+            for name in RAW_TABLES
+            if not any((raw_data_dir / name).glob("*.parquet"))
+        ]
+    return [f"{name}.csv" for name in RAW_TABLES if not (raw_data_dir / f"{name}.csv").is_file()]
 
 
 def scoring_config_version() -> str:

@@ -78,7 +78,7 @@ def run_pipeline(args: argparse.Namespace, dbt_vars: dict[str, object], kind: st
     if missing:
         log.error(
             "raw data folder %s lacks: %s", paths.raw_data_dir,
-            ", ".join(f"{name}.csv" for name in missing),
+            ", ".join(missing),
         )
         return EXIT_BAD_INPUT
     run_id = uuid.uuid4().hex[:12]
