@@ -10,7 +10,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo backfill backtest refresh build test lint dbt-test pytest clean
+.PHONY: demo backfill backtest refresh build benchmark test lint dbt-test pytest clean
 
 $(BIN)/dbt: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ refresh: $(BIN)/dbt
 ## build: plain dbt build (seeds, models, tests); publishes nothing
 build: $(BIN)/dbt
 	$(BIN)/dbt build --profiles-dir .
+
+## benchmark: full build, gate, floor and a one-day incremental refresh at 10k, 100k and 1M
+## accounts (about 30 minutes and 3 GB of disk; BENCHMARK_ACCOUNTS="10000 100000" for less)
+BENCHMARK_ACCOUNTS ?= 10000 100000 1000000
+benchmark: $(BIN)/dbt
+	$(BIN)/python scripts/benchmark.py --accounts $(BENCHMARK_ACCOUNTS)
 
 ## test: lint, dbt build with every data and unit test, pytest
 test: lint dbt-test pytest

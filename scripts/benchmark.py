@@ -45,6 +45,8 @@ FIRST_DAY = dt.date(2024, 1, 1)
 LAST_DAY = dt.date(2024, 12, 31)  # held back, then landed for the incremental refresh
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 SAMPLE_SECONDS = 0.1
+# The defaults of profiles.yml; the floor gets the same, so both run under the same limits.
+PROFILE_MEMORY_LIMIT, PROFILE_THREADS = "3GB", 2
 GATE_SNIPPET = (
     "import sys; from pathlib import Path; sys.path.insert(0, {scripts!r}); "
     "from quality_gate import run_quality_gate; "
@@ -153,8 +155,8 @@ def node_seconds(run_results: Path) -> tuple[float, float]:
 class Settings:
     work_dir: Path
     usage_rate: float
-    memory_limit: str | None
-    threads: int | None
+    memory_limit: str
+    threads: int
     seed: int
 
 
@@ -168,10 +170,8 @@ def pipeline_env(settings: Settings, db_path: Path, raw_dir: Path) -> dict[str, 
         DO_NOT_TRACK="1",
         GX_ANALYTICS_ENABLED="False",
     )
-    if settings.memory_limit:
-        env["HEALTH_DUCKDB_MEMORY_LIMIT"] = settings.memory_limit
-    if settings.threads:
-        env["HEALTH_DUCKDB_THREADS"] = str(settings.threads)
+    env.update(HEALTH_DUCKDB_MEMORY_LIMIT=settings.memory_limit,
+               HEALTH_DUCKDB_THREADS=str(settings.threads))
     return env
 
 
@@ -241,11 +241,8 @@ def run_size(accounts: int, settings: Settings) -> SizeResult:
         sys.executable, str(PROJECT_DIR / "scripts" / "benchmark_floor.py"),
         "--raw-dir", str(raw_dir), "--as-of-date", day_before.isoformat(),
         "--db-path", str(size_dir / "floor.duckdb"),
+        "--memory-limit", settings.memory_limit, "--threads", str(settings.threads),
     ]
-    if settings.memory_limit:
-        floor_command += ["--memory-limit", settings.memory_limit]
-    if settings.threads:
-        floor_command += ["--threads", str(settings.threads)]
     floor = measure(floor_command, env, logs / "floor.log")
 
     LOG.info("%d accounts: landing %s and refreshing incrementally", accounts, LAST_DAY)
@@ -297,8 +294,8 @@ def to_json(results: Sequence[SizeResult], settings: Settings) -> dict[str, obje
     return {
         "machine": machine_description(),
         "settings": {"usage_rows_per_account_month": settings.usage_rate,
-                     "memory_limit": settings.memory_limit or "profile default",
-                     "threads": settings.threads or "profile default", "seed": settings.seed},
+                     "memory_limit": settings.memory_limit, "threads": settings.threads,
+                     "seed": settings.seed},
         "sizes": [{**asdict(r), "build_to_floor": round(r.build_to_floor, 3),
                    "incremental_share": round(r.incremental_share, 3)} for r in results],
     }
@@ -312,9 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where data, databases and logs go (default: target/benchmark)")
     parser.add_argument("--usage-rows-per-account-month", type=positive_float, default=17.0,
                         help="generator usage rate; 17 gives about 100 usage rows per account")
-    parser.add_argument("--memory-limit", default=None,
+    parser.add_argument("--memory-limit",
+                        default=os.environ.get("HEALTH_DUCKDB_MEMORY_LIMIT", PROFILE_MEMORY_LIMIT),
                         help="DuckDB memory_limit for dbt and the floor (default: the profile's)")
-    parser.add_argument("--threads", type=positive_int, default=None,
+    parser.add_argument("--threads", type=positive_int,
+                        default=int(os.environ.get("HEALTH_DUCKDB_THREADS", PROFILE_THREADS)),
                         help="DuckDB threads for dbt and the floor (default: the profile's)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed")
     parser.add_argument("--json", type=Path, default=None,

@@ -38,8 +38,14 @@ from great_expectations.execution_engine import sqlalchemy_execution_engine
 URL_ENV_VAR = "HEALTH_GX_DUCKDB_URL"
 # The data source's connection string in gx/great_expectations.yml (GX substitutes the variable).
 CONNECTION_STRING = "${" + URL_ENV_VAR + "}"
-# Passed by GX to SQLAlchemy's create_engine(): open the DuckDB file read-only.
-ENGINE_KWARGS: dict[str, Any] = {"connect_args": {"read_only": True}}
+# Passed by GX to SQLAlchemy's create_engine(): open the DuckDB file read-only, with the same
+# DuckDB memory limit and threads as the dbt profile's defaults.
+ENGINE_KWARGS: dict[str, Any] = {
+    "connect_args": {
+        "read_only": True,
+        "config": {"memory_limit": "3GB", "threads": 2, "enable_progress_bar": False},
+    }
+}
 
 
 class _DuckDBDialect(Enum):

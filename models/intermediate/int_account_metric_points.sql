@@ -62,37 +62,33 @@ segmented_values as (
 
 banded_values as (
 
+    {#- Bands meet without overlap (a singular test checks it), so a value matches at most one
+        band of its segment and one '*' band: two joins instead of ranking every match. -#}
+    {%- set band_columns = [
+        'lower_bound', 'upper_bound', 'points_at_lower', 'points_at_upper', 'band_label',
+    ] %}
+
     select
         segmented_values.*,
-        scoring_bands.lower_bound,
-        scoring_bands.upper_bound,
-        scoring_bands.points_at_lower,
-        scoring_bands.points_at_upper,
-        scoring_bands.band_label,
-        row_number() over (
-            partition by
-                segmented_values.account_id,
-                segmented_values.as_of_date,
-                segmented_values.metric_name
-            order by case when scoring_bands.segment = '*' then 1 else 0 end
-        ) as band_rank
+        {%- for column in band_columns %}
+        case
+            when segment_band.metric_name is not null then segment_band.{{ column }}
+            else default_band.{{ column }}
+        end as {{ column }}
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
 
     from segmented_values
-    left join scoring_bands
+    left join scoring_bands as segment_band
         on
-            segmented_values.metric_name = scoring_bands.metric_name
-            and (
-                segmented_values.segment = scoring_bands.segment
-                or scoring_bands.segment = '*'
-            )
-            and (
-                scoring_bands.lower_bound is null
-                or segmented_values.metric_value >= scoring_bands.lower_bound
-            )
-            and (
-                scoring_bands.upper_bound is null
-                or segmented_values.metric_value < scoring_bands.upper_bound
-            )
+            segmented_values.metric_name = segment_band.metric_name
+            and segmented_values.segment = segment_band.segment
+            and {{ value_in_band('segmented_values.metric_value', 'segment_band') }}
+    left join scoring_bands as default_band
+        on
+            segmented_values.metric_name = default_band.metric_name
+            and default_band.segment = '*'
+            and {{ value_in_band('segmented_values.metric_value', 'default_band') }}
 
 ),
 
@@ -115,7 +111,6 @@ pointed_values as (
         end as points
 
     from banded_values
-    where band_rank = 1
 
 ),
 

@@ -19,57 +19,14 @@
 {%- set content_columns = raw_columns[1:] %}
 {%- set raw_value_columns = [] %}
 {%- for column in raw_columns %}{% do raw_value_columns.append('raw_' ~ column) %}{% endfor %}
-
 {%- set new_files_filter = not_yet_loaded_files(this) if is_incremental() else '' %}
-
-{#- The typed rows to load: inlined where used (not a shared CTE), so that the
-    database streams the raw files instead of materialising every row with its raw values. -#}
-{%- set candidates -%}
-    select
-        {{ clean_string('usage_id') }} as usage_id,
-        {{ clean_string('subscription_id') }} as subscription_id,
-        {{ parse_as('usage_date', 'date') }} as usage_date,
-        {{ clean_string('feature_name') }} as feature_name,
-        {{ parse_as('usage_count', 'bigint') }} as usage_count,
-        {{ parse_as('usage_duration_secs', 'bigint') }} as usage_duration_secs,
-        {{ parse_as('error_count', 'bigint') }} as error_count,
-        {{ parse_boolean('is_beta_feature') }} as is_beta_feature,
-        filename as source_file,
-        {%- for column in raw_columns %}
-        {{ column }} as raw_{{ column }},
-        {%- endfor %}
-        cast(null as {{ dbt.type_string() }}) as stored_raw_record
-
-    from {{ source('product_usage', 'feature_usage') }}
-    {%- if is_incremental() %}
-    where {{ new_files_filter }}
-
-    union all
-
-    {#- loaded rows that share a usage_id with new rows are ranked again with them #}
-    select
-        {{ raw_columns | join(',\n        ') }},
-        source_file,
-        {%- for column in raw_columns %}
-        cast({{ column }} as {{ dbt.type_string() }}) as raw_{{ column }},
-        {%- endfor %}
-        raw_record as stored_raw_record
-
-    from {{ this }}
-    where usage_id in (
-        select {{ clean_string('usage_id') }}
-        from {{ source('product_usage', 'feature_usage') }}
-        where {{ new_files_filter }}
-    )
-    {%- endif %}
-{%- endset %}
 
 with
 
 repeated_keys as (
 
     select usage_id
-    from ({{ candidates }}) as candidates
+    from ({{ feature_usage_rows_to_load(raw_columns, new_files_filter) }}) as candidates
     where usage_id is not null
     group by usage_id
     having count(*) > 1
@@ -80,10 +37,11 @@ single_rows as (
 
     select
         candidates.*,
+        cast(null as {{ dbt.type_string() }}) as content_key,
         1 as key_occurrence,
         false as is_exact_duplicate
 
-    from ({{ candidates }}) as candidates
+    from ({{ feature_usage_rows_to_load(raw_columns, new_files_filter) }}) as candidates
     left join repeated_keys
         on candidates.usage_id = repeated_keys.usage_id
     where repeated_keys.usage_id is null
@@ -94,26 +52,24 @@ repeated_rows as (
 
     select
         candidates.*,
-        row_number() over key_window as key_occurrence,
-        {%- for column in content_columns %}
-        candidates.{{ column }} is not distinct from lag(candidates.{{ column }}) over key_window
-        {%- if not loop.last %} and{% endif %}
-        {%- endfor %}
-        as is_exact_duplicate
+        {{ raw_record(content_columns) }} as content_key
 
-    from ({{ candidates }}) as candidates
-    inner join repeated_keys
-        on candidates.usage_id = repeated_keys.usage_id
+    from ({{ feature_usage_rows_to_load(raw_columns, new_files_filter) }}) as candidates
+    where candidates.usage_id in (select repeated_keys.usage_id from repeated_keys)
+
+),
+
+ranked_repeated_rows as (
+
+    select
+        *,
+        row_number() over key_window as key_occurrence,
+        coalesce(content_key = lag(content_key) over key_window, false) as is_exact_duplicate
+
+    from repeated_rows
     window key_window as (
-        partition by candidates.usage_id
-        order by
-            {%- for column in content_columns %}
-            candidates.{{ column }},
-            {%- endfor %}
-            {%- for column in raw_value_columns %}
-            candidates.{{ column }},
-            {%- endfor %}
-            candidates.source_file
+        partition by usage_id
+        order by {{ (content_columns + raw_value_columns + ['source_file']) | join(', ') }}
     )
 
 ),
@@ -139,7 +95,7 @@ flagged as (
     from (
         select * from single_rows
         union all
-        select * from repeated_rows
+        select * from ranked_repeated_rows
     ) as ranked_rows
 
 ),
@@ -147,14 +103,11 @@ flagged as (
 final as (
 
     select
-        {{ raw_columns | join(',\n        ') }},
+        {{ raw_columns | join(', ') }},
         source_file,
         case
             when quarantine_reason is not null
-                then coalesce(
-                    stored_raw_record,
-                    {{ raw_record(raw_value_columns) }}
-                )
+                then coalesce(stored_raw_record, {{ raw_record(raw_value_columns) }})
         end as raw_record,
         quarantine_reason
 

@@ -1,0 +1,41 @@
+{#- The usage rows base_product_usage__feature_usage ranks: raw rows typed (with their raw
+    values as raw_<column>) and, on an incremental run, the already loaded rows that share a
+    usage_id with the new ones. A macro rather than a CTE so that each use streams the raw files
+    instead of the database materialising every row with its raw values. -#}
+{% macro feature_usage_rows_to_load(raw_columns, new_files_filter) -%}
+    select
+        {{ clean_string('usage_id') }} as usage_id,
+        {{ clean_string('subscription_id') }} as subscription_id,
+        {{ parse_as('usage_date', 'date') }} as usage_date,
+        {{ clean_string('feature_name') }} as feature_name,
+        {{ parse_as('usage_count', 'bigint') }} as usage_count,
+        {{ parse_as('usage_duration_secs', 'bigint') }} as usage_duration_secs,
+        {{ parse_as('error_count', 'bigint') }} as error_count,
+        {{ parse_boolean('is_beta_feature') }} as is_beta_feature,
+        {{ 'filename' if raw_files_are_append_only() else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
+            as source_file,
+        {%- for column in raw_columns %}
+        {{ column }} as raw_{{ column }},
+        {%- endfor %}
+        cast(null as {{ dbt.type_string() }}) as stored_raw_record
+    from {{ source('product_usage', 'feature_usage') }}
+    {%- if is_incremental() %}
+    where {{ new_files_filter }}
+
+    union all
+
+    select
+        {{ raw_columns | join(', ') }},
+        source_file,
+        {%- for column in raw_columns %}
+        cast({{ column }} as {{ dbt.type_string() }}) as raw_{{ column }},
+        {%- endfor %}
+        raw_record as stored_raw_record
+    from {{ this }}
+    where usage_id in (
+        select {{ clean_string('usage_id') }}
+        from {{ source('product_usage', 'feature_usage') }}
+        where {{ new_files_filter }}
+    )
+    {%- endif %}
+{%- endmacro %}

@@ -1,0 +1,66 @@
+"""The benchmark's measuring and bookkeeping (the benchmark itself is run by `make benchmark`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import benchmark
+
+
+def test_measure_sees_the_memory_of_child_processes(tmp_path: Path) -> None:
+    # the grandchild holds 300 MB for a second; its parent is a small Python process
+    grandchild = "b = bytearray(300 * 2**20); import time; time.sleep(1.5)"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
+    measured = benchmark.measure([sys.executable, "-c", parent], dict(os.environ),
+                                 tmp_path / "log.txt")
+    assert measured.returncode == 0
+    assert measured.peak_rss_mb >= 300
+    assert measured.seconds >= 1.5
+
+
+def test_measure_reports_a_failing_command(tmp_path: Path) -> None:
+    measured = benchmark.measure([sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+                                 dict(os.environ), tmp_path / "log.txt")
+    assert measured.returncode == 3
+    assert "boom" in (tmp_path / "log.txt").read_text()
+
+
+def test_land_held_back_day_moves_every_held_back_file(tmp_path: Path) -> None:
+    for folder in ("held_back/ravenstack_feature_usage", "ravenstack_feature_usage"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "held_back/ravenstack_feature_usage/part-00000.parquet").write_text("x")
+    (tmp_path / "held_back/ravenstack_feature_usage/part-00001.parquet").write_text("y")
+    assert benchmark.land_held_back_day(tmp_path) == 2
+    landed = sorted(p.name for p in (tmp_path / "ravenstack_feature_usage").iterdir())
+    assert landed == ["landed-2024-12-31-part-00000.parquet",
+                      "landed-2024-12-31-part-00001.parquet"]
+    assert not list((tmp_path / "held_back").rglob("*.parquet"))
+
+
+def test_node_seconds_splits_models_from_tests(tmp_path: Path) -> None:
+    results = [{"unique_id": "model.p.a", "execution_time": 2.0},
+               {"unique_id": "seed.p.s", "execution_time": 0.5},
+               {"unique_id": "test.p.t", "execution_time": 1.0},
+               {"unique_id": "unit_test.p.u", "execution_time": 0.25}]
+    path = tmp_path / "run_results.json"
+    path.write_text(json.dumps({"results": results}))
+    assert benchmark.node_seconds(path) == (2.5, 1.25)
+
+
+def test_table_and_json_carry_the_ratios() -> None:
+    def run(seconds: float) -> benchmark.Measurement:
+        return benchmark.Measurement(seconds, 100.0, 0)
+
+    result = benchmark.SizeResult(
+        accounts=1000, raw_rows={"feature_usage": 50_000}, generate_seconds=1.0,
+        full_build=run(30.0), full_build_model_seconds=20.0, full_build_test_seconds=8.0,
+        quality_gate=run(5.0), floor=run(10.0), incremental_build=run(6.0),
+    )
+    table = benchmark.format_table([result])
+    assert "3.00x" in table and "20%" in table and "50,000" in table
+    settings = benchmark.Settings(Path("/tmp"), 17.0, "3GB", 2, 7)
+    size = benchmark.to_json([result], settings)["sizes"][0]
+    assert size["build_to_floor"] == 3.0 and size["incremental_share"] == 0.2
