@@ -41,10 +41,7 @@ CONNECTION_STRING = "${" + URL_ENV_VAR + "}"
 # Passed by GX to SQLAlchemy's create_engine(): open the DuckDB file read-only, with the same
 # DuckDB memory limit and threads as the dbt profile's defaults.
 ENGINE_KWARGS: dict[str, Any] = {
-    "connect_args": {
-        "read_only": True,
-        "config": {"memory_limit": "3GB", "threads": 2, "enable_progress_bar": False},
-    }
+    "connect_args": {"read_only": True, "config": {"memory_limit": "3GB", "threads": 2}}
 }
 
 
