@@ -31,7 +31,7 @@ HISTORY_MODELS: tuple[tuple[str, str], ...] = (
     ("marts", "newly_at_risk_accounts"),
 )
 # Incremental history models whose working copy is reset from the published one before a build.
-WORKING_HISTORY_MODELS: tuple[tuple[str, str], ...] = HISTORY_MODELS[:2]
+WORKING_HISTORY_MODELS: tuple[tuple[str, str], ...] = HISTORY_MODELS[:4]
 PUBLISHED_MODELS = CURRENT_MODELS + HISTORY_MODELS
 PUBLISHED_SCHEMA = "health"
 PUBLISH_LOG_TABLE = f"{PUBLISHED_SCHEMA}.publish_log"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -103,3 +105,40 @@ def test_rerunning_a_backfill_replaces_dates_instead_of_adding_rows(tmp_path: Pa
     assert current == (0,), "a backfill must not publish current scores"
     # Every account scored on both dates has a change row against the previous date.
     assert changes[0] == changes[1] > 0
+
+
+CHANGE_MODELS = ("customer_health_score_change_attribution", "customer_health_score_changes")
+
+
+def change_rows(db_path: Path, schema: str, model: str) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        return sorted(connection.execute(f"select * from {schema}.{model}").fetchall(), key=repr)
+
+
+def test_incremental_change_models_equal_a_full_recompute(tmp_path: Path) -> None:
+    """Change models only recompute the dates a run scores, yet match a rebuild from history:
+    Dec is first compared with Oct (Nov missing), then Nov is backfilled between them."""
+    db_path = tmp_path / "scores.duckdb"
+    run_backfill(db_path, tmp_path / "target", "2024-09-01", "2024-10-31")
+    run_backfill(db_path, tmp_path / "target", "2024-12-01", "2024-12-31")
+    run_backfill(db_path, tmp_path / "target", "2024-11-01", "2024-11-30")
+    recomputed = tmp_path / "recomputed.duckdb"
+    shutil.copyfile(db_path, recomputed)
+    env = dict(os.environ, HEALTH_DB_PATH=str(recomputed), HEALTH_RAW_DATA_DIR=str(SAMPLE_DATA),
+               DBT_SEND_ANONYMOUS_USAGE_STATS="False")
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT_DIR),
+         "--profiles-dir", str(PROJECT_DIR), "--target-path", str(tmp_path / "target_full"),
+         "--full-refresh", "--exclude-resource-type", "test", "unit_test",
+         "--select", *CHANGE_MODELS],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    for model in CHANGE_MODELS:
+        incremental = change_rows(db_path, "health", model)
+        assert incremental == change_rows(recomputed, "marts", model), model
+    changes = change_rows(db_path, "health", "customer_health_score_changes")
+    previous = {(row[1], row[2]) for row in changes}
+    assert previous == {(date(2024, 10, 31), date(2024, 9, 30)),
+                        (date(2024, 11, 30), date(2024, 10, 31)),
+                        (date(2024, 12, 31), date(2024, 11, 30))}

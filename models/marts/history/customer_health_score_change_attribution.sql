@@ -1,12 +1,21 @@
 {#- Why a score moved: per account, as-of date and metric, the metric's value and the points it
     contributed on this and on the previous scored date, and the difference. The differences sum to
-    the change of the unrounded score (a metric without points contributes 0). -#}
+    the change of the unrounded score (a metric without points contributes 0). Incremental: a
+    run recomputes only the dates it scores and later ones. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='as_of_date',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+-- depends_on: {{ ref('int_as_of_dates') }}, {{ ref('customer_health_score_history') }}
 
 with
 
 component_history as (
 
-    select * from {{ ref('customer_health_score_component_history') }}
+    {{ history_since_previous_date(ref('customer_health_score_component_history')) }}
 
 ),
 
@@ -52,6 +61,9 @@ final as (
 
     from with_previous
     where previous_as_of_date is not null
+    {%- if is_incremental() %}
+        and as_of_date >= {{ first_rescored_date() }}
+    {%- endif %}
 
 )
 

@@ -1,18 +1,30 @@
 {#- One row per account per scored date after its first: the previous score, the change, a trend
     (improving / stable / declining, var trend_threshold_points), whether the status worsened to
-    at-risk or unhealthy, and the metrics that moved the score most, in words. -#}
+    at-risk or unhealthy, and the metrics that moved the score most, in words. Incremental: a
+    run recomputes only the dates it scores and later ones. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='as_of_date',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+-- depends_on: {{ ref('int_as_of_dates') }}
 
 with
 
 score_history as (
 
-    select * from {{ ref('customer_health_score_history') }}
+    {{ history_since_previous_date(ref('customer_health_score_history')) }}
 
 ),
 
 attribution as (
 
     select * from {{ ref('customer_health_score_change_attribution') }}
+    {%- if is_incremental() %}
+    where as_of_date >= {{ first_rescored_date() }}
+    {%- endif %}
 
 ),
 
@@ -117,6 +129,9 @@ final as (
         on
             with_previous.account_id = movers.account_id
             and with_previous.as_of_date = movers.as_of_date
+    {%- if is_incremental() %}
+    where with_previous.as_of_date >= {{ first_rescored_date() }}
+    {%- endif %}
 
 )
 

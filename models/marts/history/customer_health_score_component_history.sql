@@ -2,7 +2,7 @@
     as-of date like customer_health_score_history. -#}
 {{ config(
     materialized='incremental',
-    unique_key=['account_id', 'as_of_date', 'metric_name'],
+    unique_key='as_of_date',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}

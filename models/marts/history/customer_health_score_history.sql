@@ -4,7 +4,7 @@
     in history. -#}
 {{ config(
     materialized='incremental',
-    unique_key=['account_id', 'as_of_date'],
+    unique_key='as_of_date',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
