@@ -9,6 +9,11 @@ formats: comma delimiter, no quoting, CRLF line endings (as in the original file
 style but are a bijective scramble of a per-table counter, so they are unique (they grow wider
 than 6 hex digits beyond 16,777,216 rows).
 
+With ``--format parquet`` each table is instead a folder ``ravenstack_<table>/`` of typed Parquet
+part files (one per chunk), the append-only layout ``HEALTH_RAW_DATA_FORMAT=parquet`` reads;
+``--hold-back-from DAY`` writes the usage and tickets dated from DAY on under ``held_back/``, to be
+landed later as a new day's files (the benchmark's incremental refresh).
+
 Same arguments give byte-identical files. Accounts are generated in chunks (vectorised numpy, one
 ``numpy.random.default_rng([seed, chunk])`` per chunk) and each chunk is appended to the CSVs
 through DuckDB, so memory stays bounded for 1,000,000 accounts / ~100,000,000 usage rows.
