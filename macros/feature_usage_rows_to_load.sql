@@ -1,8 +1,9 @@
 {#- The usage rows base_product_usage__feature_usage ranks: raw rows typed (with their raw
     values as raw_<column>) and, on an incremental run, the already loaded rows that share a
-    usage_id with the new ones. A macro rather than a CTE so that each use streams the raw files
+    usage_id with the new ones. raw_relation is the model's source() (base models stay the only
+    place that names sources). A macro rather than a CTE so that each use streams the raw files
     instead of the database materialising every row with its raw values. -#}
-{% macro feature_usage_rows_to_load(raw_columns, new_files_filter) -%}
+{% macro feature_usage_rows_to_load(raw_relation, raw_columns, new_files_filter) -%}
     select
         {{ clean_string('usage_id') }} as usage_id,
         {{ clean_string('subscription_id') }} as subscription_id,
@@ -18,7 +19,7 @@
         {{ column }} as raw_{{ column }},
         {%- endfor %}
         cast(null as {{ dbt.type_string() }}) as stored_raw_record
-    from {{ source('product_usage', 'feature_usage') }}
+    from {{ raw_relation }}
     {%- if is_incremental() %}
     where {{ new_files_filter }}
 
@@ -34,7 +35,7 @@
     from {{ this }}
     where usage_id in (
         select {{ clean_string('usage_id') }}
-        from {{ source('product_usage', 'feature_usage') }}
+        from {{ raw_relation }}
         where {{ new_files_filter }}
     )
     {%- endif %}

@@ -19,14 +19,16 @@
 {%- set content_columns = raw_columns[1:] %}
 {%- set raw_value_columns = [] %}
 {%- for column in raw_columns %}{% do raw_value_columns.append('raw_' ~ column) %}{% endfor %}
+{%- set raw_relation = source('product_usage', 'feature_usage') %}
 {%- set new_files_filter = not_yet_loaded_files(this) if is_incremental() else '' %}
+{%- set rows_to_load = feature_usage_rows_to_load(raw_relation, raw_columns, new_files_filter) %}
 
 with
 
 repeated_keys as (
 
     select usage_id
-    from ({{ feature_usage_rows_to_load(raw_columns, new_files_filter) }}) as candidates
+    from ({{ rows_to_load }}) as candidates
     where usage_id is not null
     group by usage_id
     having count(*) > 1
@@ -41,7 +43,7 @@ single_rows as (
         1 as key_occurrence,
         false as is_exact_duplicate
 
-    from ({{ feature_usage_rows_to_load(raw_columns, new_files_filter) }}) as candidates
+    from ({{ rows_to_load }}) as candidates
     left join repeated_keys
         on candidates.usage_id = repeated_keys.usage_id
     where repeated_keys.usage_id is null
@@ -54,7 +56,7 @@ repeated_rows as (
         candidates.*,
         {{ raw_record(content_columns) }} as content_key
 
-    from ({{ feature_usage_rows_to_load(raw_columns, new_files_filter) }}) as candidates
+    from ({{ rows_to_load }}) as candidates
     where candidates.usage_id in (select repeated_keys.usage_id from repeated_keys)
 
 ),
