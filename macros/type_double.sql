@@ -1,13 +1,5 @@
-{#- A double-precision float type name for the current engine (type_double() is a 4-byte float
-    on DuckDB). -#}
+{#- The engine's double-precision float type (dbt's type_float() is a 4-byte float on DuckDB).
+    Read from the `column_types` var, the one type map per engine that the YAML uses too. -#}
 {% macro type_double() -%}
-    {{ return(adapter.dispatch('type_double')()) }}
-{%- endmacro %}
-
-{% macro default__type_double() -%}
-    double
-{%- endmacro %}
-
-{% macro postgres__type_double() -%}
-    double precision
+    {{ var('column_types')[target.type].double }}
 {%- endmacro %}

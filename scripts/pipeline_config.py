@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import NoReturn
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The profiles.yml profile, and its targets (engines) the pipeline runs on.
+PROFILE_NAME = "customer_health"
+DEFAULT_TARGET = "duckdb"
 
 # Relations BI reads: schema `health` holds copies of these dbt models (schema.model).
 # Current scores: published by a refresh, for the latest as-of date it built.
@@ -43,6 +46,8 @@ EXIT_GATE_FAILED = 2
 EXIT_LOCKED = 3
 EXIT_BAD_INPUT = 4
 
+# Schema of the raw tables on PostgreSQL and Spark (the dbt var raw_schema; `load_raw.py` fills it).
+RAW_SCHEMA = "raw"
 RAW_TABLES = (
     "ravenstack_accounts",
     "ravenstack_subscriptions",

@@ -16,9 +16,11 @@ scored_weights as (
     select
         *,
         -- Rounded so that the order a parallel engine sums in cannot change the last digits.
-        round(sum(case when points is not null then weight end) over (
-            partition by account_id, as_of_date
-        ), 9) as scored_weight
+        {{ round_number(
+            'sum(case when points is not null then weight end)'
+            ' over (partition by account_id, as_of_date)',
+            9,
+        ) }} as scored_weight
 
     from metric_points
 
@@ -40,8 +42,8 @@ losses as (
 
     select
         *,
-        round(effective_weight * points, 6) as points_contributed,
-        round(effective_weight * (100 - points), 6) as points_lost
+        {{ round_number('effective_weight * points', 6) }} as points_contributed,
+        {{ round_number('effective_weight * (100 - points)', 6) }} as points_lost
 
     from contributions
 
@@ -58,7 +60,7 @@ ranked as (
                     order by coalesce(points_lost, -1) desc, metric_name
                 )
         end as driver_rank,
-        cast(round(points_lost, 1) as {{ dbt.type_string() }}) as rounded_points_lost
+        {{ number_text('points_lost') }} as rounded_points_lost
 
     from losses
 

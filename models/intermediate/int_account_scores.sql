@@ -15,22 +15,22 @@ final as (
     select
         account_id,
         as_of_date,
-        round(sum(points_contributed), 4) as raw_score,
+        {{ round_number('sum(points_contributed)', 4) }} as raw_score,
         {%- for category in var('score_categories') %}
-        round(
+        {%- set category_score -%}
             sum(case when category = '{{ category }}' then weight * points end)
             / nullif(sum(case
                 when category = '{{ category }}' and points is not null then weight
-            end), 0),
-            4
-        ) as {{ category }}_score,
+            end), 0)
+        {%- endset %}
+        {{ round_number(category_score, 4) }} as {{ category }}_score,
         {%- endfor %}
         cast(sum(case when has_data and weight > 0 then 1 else 0 end) as integer)
             as metrics_with_data,
         cast(sum(case when weight > 0 then 1 else 0 end) as integer) as metrics_expected,
-        round(
-            sum(case when has_data then weight else 0 end) / nullif(sum(weight), 0), 6
-        ) as weight_coverage
+        {{ round_number(
+            'sum(case when has_data then weight else 0 end) / nullif(sum(weight), 0)', 6
+        ) }} as weight_coverage
 
     from contributions
     group by account_id, as_of_date

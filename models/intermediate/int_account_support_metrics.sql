@@ -30,9 +30,9 @@ tickets_in_lookback as (
         tickets.first_response_minutes,
         tickets.resolution_time_hours,
         tickets.csat_score,
-        {{ dbt.datediff('tickets.submitted_date', 'active_accounts.as_of_date', 'day') }}
+        {{ days_between('tickets.submitted_date', 'active_accounts.as_of_date') }}
             as submitted_days_before,
-        {{ dbt.datediff('cast(tickets.closed_at as date)', 'active_accounts.as_of_date', 'day') }}
+        {{ days_between('cast(tickets.closed_at as date)', 'active_accounts.as_of_date') }}
             as closed_days_before
 
     from active_accounts

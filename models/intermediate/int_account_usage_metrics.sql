@@ -39,7 +39,7 @@ usage_in_lookback as (
         feature_usage.feature_name,
         feature_usage.usage_count,
         feature_usage.error_count,
-        {{ dbt.datediff('feature_usage.usage_date', 'as_of_dates.as_of_date', 'day') }}
+        {{ days_between('feature_usage.usage_date', 'as_of_dates.as_of_date') }}
             as days_before_as_of
 
     from feature_usage

@@ -23,7 +23,7 @@ final as (
         account_plans.as_of_date,
         accounts.account_name,
         accounts.signup_date,
-        {{ dbt.datediff('accounts.signup_date', 'account_plans.as_of_date', 'day') }}
+        {{ days_between('accounts.signup_date', 'account_plans.as_of_date') }}
             as tenure_days,
         account_plans.subscription_id as current_subscription_id,
         account_plans.plan_tier,

@@ -36,7 +36,7 @@ rounded_scores as (
 
     select
         *,
-        round(raw_score, 1) as health_score,
+        {{ round_number('raw_score', 1) }} as health_score,
         weight_coverage < {{ var('min_weight_coverage') }} as is_low_coverage
 
     from account_scores
@@ -117,11 +117,11 @@ final as (
         statused_scores.score_status,
         statused_scores.is_low_coverage,
         {%- for category in var('score_categories') %}
-        round(statused_scores.{{ category }}_score, 1) as {{ category }}_score,
+        {{ round_number('statused_scores.' ~ category ~ '_score', 1) }} as {{ category }}_score,
         {%- endfor %}
         statused_scores.metrics_with_data,
         statused_scores.metrics_expected,
-        round(statused_scores.weight_coverage, 3) as weight_coverage,
+        {{ round_number('statused_scores.weight_coverage', 3) }} as weight_coverage,
         {%- for rank in range(1, var('driver_count') + 1) %}
         drivers.driver_{{ rank }},
         {%- endfor %}

@@ -5,7 +5,6 @@
 {{ config(
     materialized='incremental',
     unique_key='as_of_date',
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
 
@@ -53,7 +52,7 @@ final as (
         metric_value,
         previous_points_contributed,
         points_contributed,
-        round(points_contributed - previous_points_contributed, 6) as points_change,
+        {{ round_number('points_contributed - previous_points_contributed', 6) }} as points_change,
         row_number() over (
             partition by account_id, as_of_date
             order by abs(points_contributed - previous_points_contributed) desc, metric_name

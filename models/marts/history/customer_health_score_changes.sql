@@ -5,7 +5,6 @@
 {{ config(
     materialized='incremental',
     unique_key='as_of_date',
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
 
@@ -65,7 +64,7 @@ movers as (
     select
         account_id,
         as_of_date,
-        {{ dbt.listagg(
+        {{ ordered_text_list(
             measure=dbt.concat([
                 'display_name', "' '",
                 "coalesce(" ~ format_metric_value('previous_metric_value') ~ ", 'n/a')",
@@ -73,15 +72,15 @@ movers as (
                 "coalesce(" ~ format_metric_value('metric_value') ~ ", 'n/a')",
                 "' ('",
                 "case when points_change >= 0 then '+' else '' end",
-                'cast(round(points_change, 1) as ' ~ dbt.type_string() ~ ')',
+                number_text('points_change'),
                 "')'",
             ]),
             delimiter_text="', '",
-            order_by_clause='order by change_rank',
+            order_column='change_rank',
         ) }} as change_explanation
 
     from attribution
-    where change_rank <= {{ var('driver_count') }} and round(points_change, 1) != 0
+    where change_rank <= {{ var('driver_count') }} and {{ round_number('points_change', 1) }} != 0
     group by account_id, as_of_date
 
 ),
@@ -96,7 +95,7 @@ final as (
         with_previous.segment,
         with_previous.previous_health_score,
         with_previous.health_score,
-        round(with_previous.health_score - with_previous.previous_health_score, 1)
+        {{ round_number('with_previous.health_score - with_previous.previous_health_score', 1) }}
             as score_change,
         case
             when

@@ -5,7 +5,6 @@
 {{ config(
     materialized='incremental',
     unique_key='as_of_date',
-    incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
 ) }}
 

@@ -31,7 +31,7 @@ final as (
             order by scores.mrr_amount desc, scores.health_score asc, scores.account_id asc
         ) as outreach_rank,
         {{ dbt.concat([
-            "'Score '", "cast(scores.health_score as " ~ dbt.type_string() ~ ")",
+            "'Score '", number_text("scores.health_score"),
             "' ('", 'scores.grade', "'): '",
             "coalesce(scores.driver_1, 'no single metric stands out')",
             "coalesce(" ~ dbt.concat(["'; '", 'scores.driver_2']) ~ ", '')",

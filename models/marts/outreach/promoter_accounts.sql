@@ -27,7 +27,7 @@ final as (
         scores.grade,
         components.metric_value as avg_csat,
         {{ dbt.concat([
-            "'Score '", "cast(scores.health_score as " ~ dbt.type_string() ~ ")",
+            "'Score '", number_text("scores.health_score"),
             "' ('", 'scores.grade', "') with an average CSAT of '",
             format_metric_value('components.metric_value'), "' of 5'",
         ]) }} as reason

@@ -34,7 +34,7 @@ final as (
         scores.grade,
         components.metric_value as usage_per_seat,
         {{ dbt.concat([
-            "'Healthy (score '", "cast(scores.health_score as " ~ dbt.type_string() ~ ")",
+            "'Healthy (score '", number_text("scores.health_score"),
             "') on the '", 'scores.plan_tier', "' plan with '",
             format_metric_value('components.metric_value'),
             "' uses per seat in the usage window: seats are well used'",
