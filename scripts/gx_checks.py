@@ -136,26 +136,13 @@ def staged_suite(source: SourceConfig) -> SuitePlan:
 
 
 def _schema_expectation(source: SourceConfig) -> Expectation:
-    expected = ", ".join(
-        f"({_sql_literal(column)}, {_sql_literal(kind)})" for column, kind in source.columns.items()
-    )
-    query = f"""
-        with expected (column_name, data_type) as (values {expected}),
-        actual as (
-            select column_name, column_type as data_type from (describe select * from {{batch}})
-        )
-        select
-            coalesce(expected.column_name, actual.column_name) as column_name,
-            expected.data_type as expected_type,
-            actual.data_type as actual_type
-        from expected
-        full outer join actual on expected.column_name = actual.column_name
-        where expected.data_type is distinct from actual.data_type
-    """
-    return _sql_check(
+    """The staged relation has exactly the configured columns (their types are set by the
+    staging SQL, which casts every column, so they cannot drift without a code change)."""
+    return _expect(
+        gxe.ExpectTableColumnsToMatchSet,
         source.checks["schema"],
-        f"{source.staged} has exactly the configured columns and types (schema drift)",
-        query,
+        column_set=list(source.columns),
+        exact_match=True,
     )
 
 
@@ -354,7 +341,8 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             select
                 published.accounts as published_accounts,
                 candidate.accounts as candidate_accounts,
-                round(1 - candidate.accounts / published.accounts, 4) as drop_share
+                round(1 - cast(candidate.accounts as decimal(38, 10)) / published.accounts, 4)
+                    as drop_share
             from candidate cross join published
             where published.accounts > 0
                 and candidate.accounts < published.accounts * (1 - {max_drop})
@@ -365,9 +353,9 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             f"mean health_score moves by at most {max_mean} points against {published}",
             f"""{summary}
             select
-                round(published.mean_score, 2) as published_mean_score,
-                round(candidate.mean_score, 2) as candidate_mean_score,
-                round(candidate.mean_score - published.mean_score, 2) as change
+                round(cast(published.mean_score as decimal(38, 10)), 2) as published_mean_score,
+                round(cast(candidate.mean_score as decimal(38, 10)), 2) as candidate_mean_score,
+                round(cast(candidate.mean_score - published.mean_score as decimal(38, 10)), 2) as change
             from candidate cross join published
             where abs(candidate.mean_score - published.mean_score) > {max_mean}
             """,
@@ -377,9 +365,9 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             f"share of unhealthy accounts moves by at most {max_unhealthy} against {published}",
             f"""{summary}
             select
-                round(published.unhealthy_share, 4) as published_unhealthy_share,
-                round(candidate.unhealthy_share, 4) as candidate_unhealthy_share,
-                round(candidate.unhealthy_share - published.unhealthy_share, 4) as change
+                round(cast(published.unhealthy_share as decimal(38, 10)), 4) as published_unhealthy_share,
+                round(cast(candidate.unhealthy_share as decimal(38, 10)), 4) as candidate_unhealthy_share,
+                round(cast(candidate.unhealthy_share - published.unhealthy_share as decimal(38, 10)), 4) as change
             from candidate cross join published
             where abs(candidate.unhealthy_share - published.unhealthy_share) > {max_unhealthy}
             """,

@@ -86,7 +86,7 @@ class SourceConfig:
     base: str
     staged: str
     key: str
-    columns: Mapping[str, str]
+    columns: tuple[str, ...]
     non_negative: tuple[str, ...]
     dates: tuple[str, ...]
     freshness_column: str | None
@@ -199,7 +199,7 @@ def _source(
         base=spec["base"],
         staged=spec["staged"],
         key=spec["key"],
-        columns={str(column): str(kind).upper() for column, kind in spec["columns"].items()},
+        columns=tuple(str(column) for column in spec["columns"]),
         non_negative=tuple(spec.get("non_negative") or ()),
         dates=tuple(spec.get("dates") or ()),
         freshness_column=spec.get("freshness_column"),
