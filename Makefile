@@ -1,16 +1,20 @@
 # Customer health scoring: `make demo` runs the whole job on the bundled sample data,
 # `make test` runs every check. Both create the virtual environment when it is missing.
+# TARGET=duckdb (default) | postgres | spark picks the engine (targets in profiles.yml);
+# PostgreSQL is reached through the PG* variables, Spark runs a local session in target/spark.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export HEALTH_DB_PATH ?= $(CURDIR)/customer_health.duckdb
 export HEALTH_RAW_DATA_DIR ?= $(CURDIR)/data/ravenstack
+export HEALTH_SPARK_DIR ?= $(CURDIR)/target/spark
+TARGET ?= duckdb
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo backfill backtest refresh build benchmark test lint dbt-test pytest clean
+.PHONY: demo load backfill backtest refresh build benchmark test test-engines lint dbt-test pytest clean
 
 $(BIN)/dbt: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,25 +26,30 @@ $(BIN)/dbt: requirements.txt
 BACKFILL_START ?= 2024-01-01
 BACKFILL_END ?= 2024-12-31
 
-## demo: set up; backfill a year of monthly history, backtest it, then refresh the current
-## scores (dbt build -> quality gate -> publish) and print the summary
-demo: backfill backtest refresh
+## demo: set up; load the raw data (PostgreSQL, Spark); backfill a year of monthly history,
+## backtest it, then refresh the current scores (dbt build -> quality gate -> publish) and
+## print the summary
+demo: load backfill backtest refresh
+
+## load: put the raw files into schema raw of TARGET (nothing to do on DuckDB, which reads them)
+load: $(BIN)/dbt
+	$(BIN)/python scripts/load_raw.py --target $(TARGET)
 
 ## backfill: score every month end from BACKFILL_START to BACKFILL_END into the history
 backfill: $(BIN)/dbt
-	$(BIN)/python scripts/backfill.py --start $(BACKFILL_START) --end $(BACKFILL_END) --quiet
+	$(BIN)/python scripts/backfill.py --target $(TARGET) --start $(BACKFILL_START) --end $(BACKFILL_END) --quiet
 
 ## backtest: does the score predict churn? (reports/backtest/backtest.md)
 backtest: $(BIN)/dbt
-	$(BIN)/python scripts/backtest.py --out reports/backtest
+	$(BIN)/python scripts/backtest.py --target $(TARGET) --out reports/backtest
 
 ## refresh: dbt build -> quality gate -> publish -> summary (AS_OF_DATE=YYYY-MM-DD optional)
 refresh: $(BIN)/dbt
-	$(BIN)/python scripts/refresh.py $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
+	$(BIN)/python scripts/refresh.py --target $(TARGET) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
 
 ## build: plain dbt build (seeds, models, tests); publishes nothing
 build: $(BIN)/dbt
-	$(BIN)/dbt build --profiles-dir .
+	$(BIN)/dbt build --profiles-dir . --target $(TARGET)
 
 ## benchmark: full build, gate, floor and a one-day incremental refresh at 10k, 100k and 1M
 ## accounts (about 30 minutes and 3 GB of disk; BENCHMARK_ACCOUNTS="10000 100000" for less)
@@ -63,6 +72,11 @@ dbt-test: $(BIN)/dbt
 
 pytest: $(BIN)/dbt
 	$(BIN)/python -m pytest tests/python -q
+
+## test-engines: the sample through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
+## the tests start and stop) and local Spark; published scores must be identical (also in pytest)
+test-engines: $(BIN)/dbt
+	$(BIN)/python -m pytest tests/python -q -m engines
 
 clean:
 	rm -rf target logs reports customer_health.duckdb customer_health.duckdb.wal

@@ -12,8 +12,8 @@ import argparse
 import logging
 from datetime import date, timedelta
 
-from pipeline_config import EXIT_BAD_INPUT, PROJECT_DIR, exit_process
-from refresh import run_pipeline
+from pipeline_config import EXIT_BAD_INPUT, exit_process
+from refresh import add_target_arguments, run_pipeline
 
 log = logging.getLogger("backfill")
 
@@ -48,10 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--step", choices=("week", "month"), default="month",
         help="weekly from --start, or every month end (default)",
     )
-    parser.add_argument("--db-path", help="DuckDB file (default: $HEALTH_DB_PATH)")
-    parser.add_argument("--raw-data-dir", help="raw CSV folder (default: $HEALTH_RAW_DATA_DIR)")
-    parser.add_argument("--target-path", default=str(PROJECT_DIR / "target"))
-    parser.add_argument("--quiet", action="store_true")
+    add_target_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="no summary (a backfill prints none)")
     return parser.parse_args(argv)
 
 

@@ -37,6 +37,9 @@ HISTORY_MODELS: tuple[tuple[str, str], ...] = (
 WORKING_HISTORY_MODELS: tuple[tuple[str, str], ...] = HISTORY_MODELS[:4]
 PUBLISHED_MODELS = CURRENT_MODELS + HISTORY_MODELS
 PUBLISHED_SCHEMA = "health"
+# Spark has no multi-table transaction: each publish writes tables of its own in this schema, and
+# the relations in `health` are views switched to them last (see publish.py).
+PUBLISHED_VERSIONS_SCHEMA = "health_versions"
 PUBLISH_LOG_TABLE = f"{PUBLISHED_SCHEMA}.publish_log"
 
 # Exit codes orchestrators can act on.
@@ -45,6 +48,7 @@ EXIT_BUILD_FAILED = 1
 EXIT_GATE_FAILED = 2
 EXIT_LOCKED = 3
 EXIT_BAD_INPUT = 4
+EXIT_INFRASTRUCTURE = 5  # engine unreachable or refused: retry later
 
 # Schema of the raw tables on PostgreSQL and Spark (the dbt var raw_schema; `load_raw.py` fills it).
 RAW_SCHEMA = "raw"
@@ -59,14 +63,24 @@ RAW_TABLES = (
 
 @dataclass(frozen=True)
 class PipelinePaths:
-    """Where the pipeline reads raw data from and writes the DuckDB database to."""
+    """Which engine the pipeline runs on, where it reads raw data from and (DuckDB) writes to."""
 
     db_path: Path
     raw_data_dir: Path
+    target: str = DEFAULT_TARGET
 
     @classmethod
-    def resolve(cls, db_path: str | None = None, raw_data_dir: str | None = None) -> PipelinePaths:
-        """Arguments win over env vars (HEALTH_DB_PATH, HEALTH_RAW_DATA_DIR), then defaults."""
+    def resolve(
+        cls,
+        db_path: str | None = None,
+        raw_data_dir: str | None = None,
+        target: str = DEFAULT_TARGET,
+    ) -> PipelinePaths:
+        """Arguments win over env vars (HEALTH_DB_PATH, HEALTH_RAW_DATA_DIR), then defaults.
+
+        Also fixes HEALTH_SPARK_DIR (Spark's warehouse and metastore) to an absolute folder, so
+        that dbt and the Python steps find the same one whatever folder they run from.
+        """
         default_db = str(PROJECT_DIR / "customer_health.duckdb")
         db = db_path or os.environ.get("HEALTH_DB_PATH") or default_db
         raw = (
@@ -74,8 +88,11 @@ class PipelinePaths:
             or os.environ.get("HEALTH_RAW_DATA_DIR")
             or str(PROJECT_DIR / "data" / "ravenstack")
         )
-        paths = cls(db_path=Path(db).resolve(), raw_data_dir=Path(raw).resolve())
-        if paths.db_path.stem == PUBLISHED_SCHEMA:
+        os.environ["HEALTH_SPARK_DIR"] = str(
+            Path(os.environ.get("HEALTH_SPARK_DIR") or PROJECT_DIR / "target" / "spark").resolve()
+        )
+        paths = cls(db_path=Path(db).resolve(), raw_data_dir=Path(raw).resolve(), target=target)
+        if target == "duckdb" and paths.db_path.stem == PUBLISHED_SCHEMA:
             raise ValueError(
                 f"the DuckDB file may not be named {paths.db_path.name}: DuckDB names the catalog "
                 f"after the file, and a catalog '{PUBLISHED_SCHEMA}' would make "
@@ -83,8 +100,15 @@ class PipelinePaths:
             )
         return paths
 
+    @property
+    def lock_anchor(self) -> Path:
+        """The file a local refresh lock is named after (the DuckDB file, or Spark's folder)."""
+        if self.target == "spark":
+            return Path(os.environ["HEALTH_SPARK_DIR"]) / "warehouse"
+        return self.db_path
+
     def dbt_env(self) -> dict[str, str]:
-        """Environment for a dbt subprocess: absolute paths, telemetry off."""
+        """Environment for dbt: absolute paths, telemetry off."""
         env = dict(os.environ)
         env.update(
             HEALTH_DB_PATH=str(self.db_path),

@@ -1,7 +1,13 @@
-"""Publish built marts to schema `health` in one transaction, log it, and keep history honest.
+"""Publish built marts to schema `health`, log it, and keep history honest.
 
-Either every published relation is replaced and publish-log rows are appended, or nothing
-changes: BI never sees a half-published refresh. The publish log is append-only.
+DuckDB and PostgreSQL: one transaction (both have transactional DDL). Either every published
+relation is replaced and publish-log rows are appended, or nothing changes: BI never sees a
+half-published refresh. Spark has no multi-table transaction: each publish first writes its own
+copy of every relation into schema `health_versions` (`<relation>__<run id>`); only when all are
+written are the views in `health` switched to them, one statement each, then the publish-log
+rows appended. A failure before the switch leaves `health` untouched; each view switches
+atomically; the previous version is kept (for readers mid-query, and to roll back). The publish
+log is append-only.
 
 The score history is an incremental dbt model. Its working copy (schema marts) is reset from the
 published copy before every build, so rows from a build that failed its checks, or was killed,
@@ -14,36 +20,24 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-
-import duckdb
 
 from pipeline_config import (
     CURRENT_MODELS,
     HISTORY_MODELS,
     PUBLISH_LOG_TABLE,
     PUBLISHED_SCHEMA,
+    PUBLISHED_VERSIONS_SCHEMA,
     WORKING_HISTORY_MODELS,
 )
+from warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 CANDIDATE_SCORES = "marts.customer_health_scores"
-
-PUBLISH_LOG_DDL = f"""
-create table if not exists {PUBLISH_LOG_TABLE} (
-    run_id varchar not null,
-    published_at timestamp not null,
-    publish_kind varchar not null,
-    as_of_date date not null,
-    accounts_scored bigint not null,
-    checks_passed integer not null,
-    checks_failed integer not null,
-    checks_warned integer not null,
-    scoring_config_version varchar not null,
-    timings_json varchar not null
-)
-"""
+# Partition column of the history tables on Spark (dbt's insert_overwrite replaces by date).
+HISTORY_PARTITION = "as_of_date"
+# Published versions kept per relation on Spark: the current one and the one before it.
+VERSIONS_KEPT = 2
 
 
 @dataclass(frozen=True)
@@ -66,75 +60,127 @@ class PublishRecord:
     kind: str = "refresh"
 
 
-def relation_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return connection.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchone() == (1,)
+def publish_log_ddl(warehouse: Warehouse) -> str:
+    """The append-only publish log (Spark's Parquet tables take no NOT NULL constraints)."""
+    text, timestamp = warehouse.text_type, warehouse.timestamp_type
+    spark = warehouse.engine == "spark"
+    required = "" if spark else " not null"
+    columns = [
+        ("run_id", text), ("published_at", timestamp), ("publish_kind", text),
+        ("as_of_date", "date"), ("accounts_scored", "bigint"), ("checks_passed", "integer"),
+        ("checks_failed", "integer"), ("checks_warned", "integer"),
+        ("scoring_config_version", text), ("timings_json", text),
+    ]
+    column_list = ", ".join(f"{name} {kind}{required}" for name, kind in columns)
+    using = " using parquet" if spark else ""
+    return f"create table if not exists {PUBLISH_LOG_TABLE} ({column_list}){using}"
 
 
-def copy_statement(schema: str, model: str, latest_only: bool) -> str:
+def candidate_query(schema: str, model: str, latest_only: bool) -> str:
     source = f"{schema}.{model}"
     where = (
         f" where as_of_date = (select max(as_of_date) from {source})"
         if latest_only and model != "quarantined_source_rows"
         else ""
     )
-    return f"create or replace table {PUBLISHED_SCHEMA}.{model} as select * from {source}{where}"
+    return f"select * from {source}{where}"
 
 
-def publish(db_path: Path, record: PublishRecord) -> int:
-    """Publish the candidate atomically; return how many score rows the run built."""
-    models = (CURRENT_MODELS if record.kind == "refresh" else ()) + HISTORY_MODELS
-    with duckdb.connect(str(db_path)) as connection:
-        connection.execute("begin transaction")
-        try:
-            connection.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for schema, model in models:
-                latest_only = (schema, model) in CURRENT_MODELS
-                connection.execute(copy_statement(schema, model, latest_only))
-            connection.execute(PUBLISH_LOG_DDL)
-            rows = connection.execute(
-                f"""
-                insert into {PUBLISH_LOG_TABLE}
-                select ?, ?, ?, as_of_date, count(*), ?, ?, ?, ?, ?
-                from {CANDIDATE_SCORES}
-                group by as_of_date
-                returning accounts_scored
-                """,
-                [
-                    record.run_id,
-                    datetime.now(UTC).replace(tzinfo=None),
-                    record.kind,
-                    record.checks.passed,
-                    record.checks.failed,
-                    record.checks.warned,
-                    record.scoring_config_version,
-                    json.dumps(record.timings, sort_keys=True),
-                ],
-            ).fetchall()
-            connection.execute("commit")
-        except Exception:
-            connection.execute("rollback")
-            raise
-    built = sum(row[0] for row in rows)
+def publish(warehouse: Warehouse, record: PublishRecord) -> int:
+    """Publish the candidate (see the module docstring); return how many score rows it built."""
+    models = [
+        (schema, model, (schema, model) in CURRENT_MODELS)
+        for schema, model in (CURRENT_MODELS if record.kind == "refresh" else ()) + HISTORY_MODELS
+    ]
+    built = warehouse.query(f"select count(*) from {CANDIDATE_SCORES}")[0][0]
+    if warehouse.engine == "spark":
+        _publish_versions(warehouse, record, models)
+    else:
+        with warehouse.transaction():
+            warehouse.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
+            for schema, model, latest_only in models:
+                warehouse.execute(f"drop table if exists {PUBLISHED_SCHEMA}.{model}")
+                warehouse.create_table_as(
+                    f"{PUBLISHED_SCHEMA}.{model}", candidate_query(schema, model, latest_only)
+                )
+            _append_publish_log(warehouse, record)
     log.info("published a %s of %s score rows to schema %s", record.kind, built, PUBLISHED_SCHEMA)
     return built
 
 
-def reset_working_history(db_path: Path) -> None:
+def _publish_versions(
+    warehouse: Warehouse, record: PublishRecord, models: list[tuple[str, str, bool]]
+) -> None:
+    """Spark: write this run's versions, switch the views to them, log, drop old versions."""
+    for schema in (PUBLISHED_SCHEMA, PUBLISHED_VERSIONS_SCHEMA):
+        warehouse.execute(f"create schema if not exists {schema}")
+    for schema, model, latest_only in models:
+        warehouse.create_table_as(
+            version_relation(model, record.run_id), candidate_query(schema, model, latest_only)
+        )
+    for _, model, _ in models:
+        warehouse.execute(
+            f"create or replace view {PUBLISHED_SCHEMA}.{model} as "
+            f"select * from {version_relation(model, record.run_id)}"
+        )
+    _append_publish_log(warehouse, record)
+    for _, model, _ in models:
+        for old in old_versions(warehouse, model):
+            warehouse.execute(f"drop table if exists {PUBLISHED_VERSIONS_SCHEMA}.{old}")
+
+
+def version_relation(model: str, run_id: str) -> str:
+    return f"{PUBLISHED_VERSIONS_SCHEMA}.{model}__{run_id}"
+
+
+def old_versions(warehouse: Warehouse, model: str) -> list[str]:
+    """Version tables of a relation beyond the newest VERSIONS_KEPT (by publish time)."""
+    published = [
+        row[0]
+        for row in warehouse.query(
+            f"select run_id from {PUBLISH_LOG_TABLE} "
+            "group by run_id order by max(published_at) desc"
+        )
+    ]
+    kept = {f"{model}__{run_id}" for run_id in published[:VERSIONS_KEPT]}
+    existing = [
+        row[1]
+        for row in warehouse.query(f"show tables in {PUBLISHED_VERSIONS_SCHEMA} like '{model}__*'")
+    ]
+    return [name for name in existing if name.startswith(f"{model}__") and name not in kept]
+
+
+def _append_publish_log(warehouse: Warehouse, record: PublishRecord) -> None:
+    warehouse.execute(publish_log_ddl(warehouse))
+    values = [
+        record.run_id,
+        datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds"),
+        record.kind,
+    ]
+    run_id, published_at, kind = (warehouse.literal(value) for value in values)
+    warehouse.execute(
+        f"""
+        insert into {PUBLISH_LOG_TABLE}
+        select
+            {run_id}, cast({published_at} as {warehouse.timestamp_type}), {kind}, as_of_date,
+            count(*), {record.checks.passed}, {record.checks.failed}, {record.checks.warned},
+            {warehouse.literal(record.scoring_config_version)},
+            {warehouse.literal(json.dumps(record.timings, sort_keys=True))}
+        from {CANDIDATE_SCORES}
+        group by as_of_date
+        """
+    )
+
+
+def reset_working_history(warehouse: Warehouse) -> None:
     """Make the working history equal to the published history (none if nothing is published)."""
-    if not db_path.exists():
-        return
-    with duckdb.connect(str(db_path)) as connection:
-        connection.execute("begin transaction")
+    with warehouse.transaction():
         for schema, model in WORKING_HISTORY_MODELS:
-            connection.execute(f"create schema if not exists {schema}")
-            if relation_exists(connection, PUBLISHED_SCHEMA, model):
-                connection.execute(
-                    f"create or replace table {schema}.{model} as "
-                    f"select * from {PUBLISHED_SCHEMA}.{model}"
+            warehouse.execute(f"create schema if not exists {schema}")
+            warehouse.execute(f"drop table if exists {schema}.{model}")
+            if warehouse.relation_exists(PUBLISHED_SCHEMA, model):
+                warehouse.create_table_as(
+                    f"{schema}.{model}",
+                    f"select * from {PUBLISHED_SCHEMA}.{model}",
+                    partition_by=HISTORY_PARTITION,
                 )
-            else:
-                connection.execute(f"drop table if exists {schema}.{model}")
-        connection.execute("commit")

@@ -2,8 +2,9 @@
 
 This is the entry point orchestrators call (`make refresh` runs it). Exit codes:
 0 published; 1 dbt build failed; 2 quality gate failed; 3 another refresh holds the lock;
-4 bad input (missing data folder or files, bad arguments). On any failure the relations
-published in schema `health` are left exactly as they were.
+4 bad input (missing data folder or files, bad arguments); 5 the engine could not be reached
+(retry later). On any failure the relations published in schema `health` are left exactly as
+they were. `--target` picks the engine (duckdb, postgres, spark) from profiles.yml.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from pathlib import Path
 
 from dbt_build import run_dbt_build
 from pipeline_config import (
+    DEFAULT_TARGET,
     EXIT_BAD_INPUT,
     EXIT_BUILD_FAILED,
     EXIT_GATE_FAILED,
+    EXIT_INFRASTRUCTURE,
     EXIT_LOCKED,
     EXIT_OK,
     PROJECT_DIR,
+    RAW_SCHEMA,
+    RAW_TABLES,
     PipelinePaths,
     exit_process,
     missing_raw_files,
@@ -30,8 +35,9 @@ from pipeline_config import (
 )
 from publish import CheckCounts, PublishRecord, publish, reset_working_history
 from quality_gate import run_quality_gate
-from run_lock import RefreshLockedError, refresh_lock
+from run_lock import RefreshLockedError, pipeline_lock
 from summary_report import build_summary
+from warehouse import ENGINES, WarehouseError, connect
 
 log = logging.getLogger("refresh")
 
@@ -45,20 +51,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=date.fromisoformat,
         help="score this date (YYYY-MM-DD); default: the latest date in the data",
     )
+    add_target_arguments(parser)
+    parser.add_argument("--quiet", action="store_true", help="do not print the score summary")
+    return parser.parse_args(argv)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a run reads and writes: engine, DuckDB file, raw data, dbt target folder."""
     parser.add_argument(
-        "--db-path", help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)"
+        "--target", choices=ENGINES, default=DEFAULT_TARGET,
+        help="dbt target (engine) in profiles.yml (default: duckdb)",
+    )
+    parser.add_argument(
+        "--db-path",
+        help="DuckDB file, duckdb target only (default: $HEALTH_DB_PATH or customer_health.duckdb)",
     )
     parser.add_argument(
         "--raw-data-dir",
-        help="folder with the raw CSV files (default: $HEALTH_RAW_DATA_DIR or data/ravenstack)",
+        help="folder with the raw files the duckdb target reads "
+        "(default: $HEALTH_RAW_DATA_DIR or data/ravenstack)",
     )
     parser.add_argument(
         "--target-path",
         default=str(PROJECT_DIR / "target"),
         help="dbt target folder (compiled SQL, run results); default: target/",
     )
-    parser.add_argument("--quiet", action="store_true", help="do not print the score summary")
-    return parser.parse_args(argv)
 
 
 def refresh(args: argparse.Namespace) -> int:
@@ -70,27 +87,51 @@ def refresh(args: argparse.Namespace) -> int:
 
 def run_pipeline(args: argparse.Namespace, dbt_vars: dict[str, object], kind: str) -> int:
     """Check inputs, take the lock, then build, gate and publish (kind: refresh or backfill)."""
-    paths = PipelinePaths.resolve(db_path=args.db_path, raw_data_dir=args.raw_data_dir)
-    if not paths.raw_data_dir.is_dir():
-        log.error("raw data folder does not exist: %s", paths.raw_data_dir)
-        return EXIT_BAD_INPUT
-    missing = missing_raw_files(paths.raw_data_dir)
-    if missing:
-        log.error(
-            "raw data folder %s lacks: %s", paths.raw_data_dir,
-            ", ".join(missing),
-        )
-        return EXIT_BAD_INPUT
+    paths = PipelinePaths.resolve(
+        db_path=args.db_path, raw_data_dir=args.raw_data_dir, target=args.target
+    )
     run_id = uuid.uuid4().hex[:12]
     config_version = scoring_config_version()
-    log.info("refresh %s: database %s, raw data %s", run_id, paths.db_path, paths.raw_data_dir)
     try:
-        with refresh_lock(paths.db_path):
+        problem = missing_inputs(paths)
+        if problem:
+            log.error("%s", problem)
+            return EXIT_BAD_INPUT
+        log.info("%s %s on %s", kind, run_id, describe_target(paths))
+        with pipeline_lock(paths.target, paths.lock_anchor):
             dbt_vars = {**dbt_vars, "scoring_config_version": config_version}
             return run_locked(args, paths, run_id, config_version, dbt_vars, kind)
     except RefreshLockedError as error:
         log.error("%s", error)
         return EXIT_LOCKED
+    except WarehouseError as error:
+        log.error("%s; nothing was published", error)
+        return EXIT_INFRASTRUCTURE
+
+
+def describe_target(paths: PipelinePaths) -> str:
+    if paths.target == "duckdb":
+        return f"duckdb (database {paths.db_path}, raw data {paths.raw_data_dir})"
+    return f"{paths.target} (raw tables in schema {RAW_SCHEMA})"
+
+
+def missing_inputs(paths: PipelinePaths) -> str | None:
+    """Why the raw data cannot be read, or None: files on DuckDB, loaded tables elsewhere."""
+    if paths.target == "duckdb":
+        if not paths.raw_data_dir.is_dir():
+            return f"raw data folder does not exist: {paths.raw_data_dir}"
+        missing = missing_raw_files(paths.raw_data_dir)
+        if missing:
+            return f"raw data folder {paths.raw_data_dir} lacks: {', '.join(missing)}"
+        return None
+    with connect(paths.target) as warehouse:
+        missing = [t for t in RAW_TABLES if not warehouse.relation_exists(RAW_SCHEMA, t)]
+    if missing:
+        return (
+            f"schema {RAW_SCHEMA} on {paths.target} lacks: {', '.join(missing)} "
+            f"(load the raw files with `make load TARGET={paths.target}`)"
+        )
+    return None
 
 
 def run_locked(
@@ -102,7 +143,8 @@ def run_locked(
     kind: str,
 ) -> int:
     timings: dict[str, float] = {}
-    reset_working_history(paths.db_path)
+    with connect(paths.target, paths.db_path) as warehouse:
+        reset_working_history(warehouse)
     started = time.perf_counter()
     build = run_dbt_build(paths, dbt_vars, Path(args.target_path))
     timings["dbt_build_seconds"] = round(time.perf_counter() - started, 2)
@@ -113,7 +155,9 @@ def run_locked(
         return EXIT_BUILD_FAILED
 
     started = time.perf_counter()
-    gate = run_quality_gate(paths.db_path, run_id)
+    gate = run_quality_gate(
+        paths.target, paths.db_path, run_id, target_path=Path(args.target_path)
+    )
     timings["quality_gate_seconds"] = round(time.perf_counter() - started, 2)
     if not gate.passed:
         log.error("quality gate failed; nothing was published.\n%s", gate.report)
@@ -129,11 +173,12 @@ def run_locked(
         timings=timings,
         kind=kind,
     )
-    publish(paths.db_path, record)
-    timings["publish_seconds"] = round(time.perf_counter() - started, 2)
-    log.info("refresh %s published (timings: %s)", run_id, timings)
-    if not args.quiet and kind == "refresh":
-        print(build_summary(paths.db_path))
+    with connect(paths.target, paths.db_path) as warehouse:
+        publish(warehouse, record)
+        timings["publish_seconds"] = round(time.perf_counter() - started, 2)
+        log.info("%s %s published (timings: %s)", kind, run_id, timings)
+        if not args.quiet and kind == "refresh":
+            print(build_summary(warehouse))
     return EXIT_OK
 
 

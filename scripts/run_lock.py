@@ -46,3 +46,33 @@ def refresh_lock(db_path: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+# Key of the PostgreSQL advisory lock a refresh holds (any bigint; the same in every run).
+POSTGRES_LOCK_KEY = 7_412_963_001
+
+
+@contextmanager
+def pipeline_lock(target: str, anchor: Path) -> Iterator[None]:
+    """One refresh at a time per target: a PostgreSQL advisory lock held by the run's own
+    session on PostgreSQL (released when the session ends, however it ends), the file lock
+    beside `anchor` (the DuckDB file, or Spark's warehouse folder) elsewhere."""
+    if target != "postgres":
+        with refresh_lock(anchor):
+            yield
+        return
+    from warehouse import connect
+
+    with connect("postgres") as warehouse:
+        (locked,) = warehouse.query(f"select pg_try_advisory_lock({POSTGRES_LOCK_KEY})")[0]
+        if not locked:
+            holders = warehouse.query(
+                "select string_agg(format('pid %s (%s, since %s)', l.pid, a.application_name, "
+                "a.backend_start), ', ') from pg_locks l join pg_stat_activity a using (pid) "
+                f"where l.locktype = 'advisory' and l.objid = {POSTGRES_LOCK_KEY % 2**32}"
+            )[0][0]
+            raise RefreshLockedError(
+                "another refresh is already running on this PostgreSQL database "
+                f"({holders or 'unknown session'}); wait for it to finish"
+            )
+        yield

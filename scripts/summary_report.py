@@ -4,45 +4,33 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-import duckdb
-
-from pipeline_config import PUBLISHED_SCHEMA, PipelinePaths
+from pipeline_config import DEFAULT_TARGET, PUBLISHED_SCHEMA, PipelinePaths
+from warehouse import ENGINES, Warehouse, connect
 
 SCORES = f"{PUBLISHED_SCHEMA}.customer_health_scores"
 
 
-def build_summary(db_path: Path, at_risk_count: int = 10) -> str:
+def build_summary(warehouse: Warehouse, at_risk_count: int = 10) -> str:
     """Accounts scored, counts per grade and status, and the most at-risk accounts."""
-    with duckdb.connect(str(db_path), read_only=True) as connection:
-        latest = connection.execute(f"select max(as_of_date) from {SCORES}").fetchone()[0]
-        total, low_coverage = connection.execute(
-            f"select count(*), count(*) filter (where is_low_coverage) "
-            f"from {SCORES} where as_of_date = ?",
-            [latest],
-        ).fetchone()
-        grades = connection.execute(
-            f"select grade, count(*) from {SCORES} where as_of_date = ? group by grade "
-            "order by grade",
-            [latest],
-        ).fetchall()
-        statuses = connection.execute(
-            f"select status, count(*) from {SCORES} where as_of_date = ? group by status "
-            "order by status",
-            [latest],
-        ).fetchall()
-        at_risk = connection.execute(
-            f"""
-            select account_name, account_id, health_score, grade, status,
-                   concat_ws('; ', driver_1, driver_2, driver_3)
-            from {SCORES}
-            where as_of_date = ?
-            order by health_score, account_id
-            limit ?
-            """,
-            [latest, at_risk_count],
-        ).fetchall()
+    latest = warehouse.query(f"select max(as_of_date) from {SCORES}")[0][0]
+    on_latest = f"from {SCORES} where as_of_date = date '{latest.isoformat()}'"
+    total, low_coverage = warehouse.query(
+        f"select count(*), count(case when is_low_coverage then 1 end) {on_latest}"
+    )[0]
+    grades = warehouse.query(f"select grade, count(*) {on_latest} group by grade order by grade")
+    statuses = warehouse.query(
+        f"select status, count(*) {on_latest} group by status order by status"
+    )
+    at_risk = warehouse.query(
+        f"""
+        select account_name, account_id, health_score, grade, status,
+               concat_ws('; ', driver_1, driver_2, driver_3)
+        {on_latest}
+        order by health_score, account_id
+        limit {int(at_risk_count)}
+        """
+    )
     lines = [
         f"Customer health scores as of {latest}: {total} accounts scored "
         f"({low_coverage} flagged low-coverage)",
@@ -58,13 +46,15 @@ def build_summary(db_path: Path, at_risk_count: int = 10) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Print a summary of the published health scores.")
+    parser.add_argument("--target", choices=ENGINES, default=DEFAULT_TARGET)
     parser.add_argument(
         "--db-path", help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)"
     )
     parser.add_argument("--top", type=int, default=10, help="how many at-risk accounts to list")
     args = parser.parse_args(argv)
-    paths = PipelinePaths.resolve(db_path=args.db_path)
-    print(build_summary(paths.db_path, args.top))
+    paths = PipelinePaths.resolve(db_path=args.db_path, target=args.target)
+    with connect(paths.target, paths.db_path, read_only=True) as warehouse:
+        print(build_summary(warehouse, args.top))
     return 0
 
 

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pipeline_config import PROJECT_DIR, PROFILE_NAME
+from pipeline_config import PROFILE_NAME, PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,21 @@ class Warehouse:
     """A connection to one engine. Use as a context manager; close() releases it."""
 
     engine: str = ""
+    # Type names for tables the Python steps create (the publish log).
+    text_type: str = "varchar"
+    timestamp_type: str = "timestamp"
+
+    def literal(self, value: object) -> str:
+        """A SQL literal for a string, number or None (strings: quotes doubled)."""
+        if value is None:
+            return "null"
+        if isinstance(value, bool | int | float):
+            return repr(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def create_table_as(self, relation: str, select: str, partition_by: str | None = None) -> None:
+        """Create `relation` from a query (partition_by: a column, where the engine uses it)."""
+        self.execute(f"create table {relation} as {select}")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         raise NotImplementedError
@@ -126,6 +141,7 @@ class DuckDBWarehouse(Warehouse):
 
 class PostgresWarehouse(Warehouse):
     engine = "postgres"
+    text_type = "text"
 
     def __init__(self) -> None:
         import psycopg2
@@ -199,9 +215,20 @@ class SparkWarehouse(Warehouse):
     """
 
     engine = "spark"
+    text_type = "string"
 
     def __init__(self) -> None:
         self.session = spark_session()
+
+    def literal(self, value: object) -> str:
+        """Spark SQL reads backslash escapes inside string literals: escape them too."""
+        if isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return super().literal(value)
+
+    def create_table_as(self, relation: str, select: str, partition_by: str | None = None) -> None:
+        partitioned = f" partitioned by ({partition_by})" if partition_by else ""
+        self.execute(f"create table {relation} using parquet{partitioned} as {select}")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.session.sql(sql).collect()]
@@ -221,7 +248,7 @@ class SparkWarehouse(Warehouse):
 
     def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
         """(Re)define schema.table over the file or folder: CSV as text columns, or Parquet."""
-        options = f"path {quote_spark(str(path))}"
+        options = f"path {self.literal(str(path))}"
         if file_format == "csv":
             options += ", header 'true', multiLine 'true', escape '\"', mode 'PERMISSIVE'"
         self.execute(f"create schema if not exists {schema}")
@@ -229,11 +256,6 @@ class SparkWarehouse(Warehouse):
         self.execute(
             f"create table {schema}.{table} using {file_format} options ({options})"
         )
-
-
-def quote_spark(value: str) -> str:
-    """A Spark SQL string literal (Spark reads backslash escapes inside quotes)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @cache

@@ -1,12 +1,13 @@
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+from engines import scratch_postgres
 
 # Make the stand-alone scripts in <repo>/scripts importable as modules (e.g. generate_sample_data).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -22,6 +23,9 @@ TERMINAL_SUMMARY: list[str] = []
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "matrix: bad-input matrix, refresh subprocesses (minutes; -m 'not matrix')"
+    )
+    config.addinivalue_line(
+        "markers", "engines: the pipeline on PostgreSQL and Spark (minutes; -m 'not engines')"
     )
 
 
@@ -102,6 +106,23 @@ def health_fingerprint(db_path: Path) -> dict[str, str]:
             ).fetchone()
             fingerprint[table] = f"{columns} | {rows[0]} rows | {rows[1]}"
     return fingerprint
+
+
+@pytest.fixture(scope="session")
+def postgres_env() -> Iterator[dict[str, str]]:
+    """A scratch PostgreSQL cluster for the session; its PG* variables are set in os.environ
+    while it runs (the postgres target reads them), and restored afterwards."""
+    with scratch_postgres() as env:
+        previous = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from conftest import (
     refresh_env,
     run_refresh,
 )
+from engines import copy_project
 
 from pipeline_config import (
     EXIT_BAD_INPUT,
@@ -49,11 +50,6 @@ pytestmark = pytest.mark.matrix
 WORKERS = int(os.environ.get("HEALTH_MATRIX_WORKERS", "2"))
 CASE_TIMEOUT_SECONDS = 900
 KILL_TEST = "test_a_refresh_killed_during_dbt_build_changes_nothing_and_leaves_no_lock"
-PROJECT_COPY_IGNORE = shutil.ignore_patterns(
-    ".venv", ".git", "target", "logs", "uncommitted", "reports", "*.duckdb", "*.duckdb.wal",
-    "*.lock", "__pycache__", ".pytest_cache", ".ruff_cache", "data",
-)
-
 Rows = list[dict[str, str]]
 
 
@@ -362,12 +358,6 @@ class KilledRun:
 class MatrixRuns:
     cases: dict[str, Future[CaseRun]]
     killed: Future[KilledRun] | None
-
-
-def copy_project(destination: Path) -> Path:
-    """The project without its virtualenv, data, databases, dbt target and GX run output."""
-    shutil.copytree(REPO_DIR, destination, ignore=PROJECT_COPY_IGNORE)
-    return destination
 
 
 def run_case(case: Case, workdir: Path, baseline: PublishedBaseline) -> CaseRun:
