@@ -134,20 +134,24 @@ def version_relation(model: str, run_id: str) -> str:
 
 
 def old_versions(warehouse: Warehouse, model: str) -> list[str]:
-    """Version tables of a relation beyond the newest VERSIONS_KEPT (by publish time)."""
-    published = [
+    """A relation's version tables to drop: all but its newest VERSIONS_KEPT published ones
+    (a backfill versions only the history, so each relation counts its own), and any left by a
+    publish that failed before it was logged."""
+    newest_first = [
         row[0]
         for row in warehouse.query(
             f"select run_id from {PUBLISH_LOG_TABLE} "
             "group by run_id order by max(published_at) desc"
         )
     ]
-    kept = {f"{model}__{run_id}" for run_id in published[:VERSIONS_KEPT]}
-    existing = [
-        row[1]
-        for row in warehouse.query(f"show tables in {PUBLISHED_VERSIONS_SCHEMA} like '{model}__*'")
-    ]
-    return [name for name in existing if name.startswith(f"{model}__") and name not in kept]
+    prefix = f"{model}__"
+    existing = {
+        row[1][len(prefix):]
+        for row in warehouse.query(f"show tables in {PUBLISHED_VERSIONS_SCHEMA}")
+        if row[1].startswith(prefix)
+    }
+    kept = [run_id for run_id in newest_first if run_id in existing][:VERSIONS_KEPT]
+    return [f"{prefix}{run_id}" for run_id in sorted(existing - set(kept))]
 
 
 def _append_publish_log(warehouse: Warehouse, record: PublishRecord) -> None:

@@ -52,6 +52,7 @@ class Warehouse:
     engine: str = ""
     # Type names for tables the Python steps create (the publish log).
     text_type: str = "varchar"
+    double_type: str = "double"
     timestamp_type: str = "timestamp"
 
     def literal(self, value: object) -> str:
@@ -142,6 +143,7 @@ class DuckDBWarehouse(Warehouse):
 class PostgresWarehouse(Warehouse):
     engine = "postgres"
     text_type = "text"
+    double_type = "double precision"
 
     def __init__(self) -> None:
         import psycopg2
@@ -235,7 +237,7 @@ class SparkWarehouse(Warehouse):
 
     def relation_exists(self, schema: str, name: str) -> bool:
         return bool(self.session.catalog.databaseExists(schema)) and bool(
-            self.session.catalog.tableExists(name, schema)
+            self.session.catalog.tableExists(f"{schema}.{name}")
         )
 
     def columns(self, schema: str, name: str) -> list[str]:
