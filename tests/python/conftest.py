@@ -7,10 +7,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from engines import scratch_postgres
 
 # Make the stand-alone scripts in <repo>/scripts importable as modules (e.g. generate_sample_data).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from scratch_postgres import scratch_postgres
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_DATA_DIR = REPO_DIR / "data" / "ravenstack"
