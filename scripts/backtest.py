@@ -1,7 +1,9 @@
 """Backtest: does a low health score predict churn within the next N days?
 
 Reads published score history (`health.customer_health_score_history`) and churn events
-(`staging.stg_crm__churn_events`) from the DuckDB file, read-only. Every score row
+(`staging.stg_crm__churn_events`) from --target: the DuckDB file (default), read-only, or
+PostgreSQL / Spark, whose relations are first copied into a temporary local DuckDB extract (see
+history_extract.py); the analysis is the same DuckDB SQL on either. Every score row
 (account, as_of_date) whose horizon is fully observed gets the label "churned within N days":
 a churn event with as_of_date < churn_date <= as_of_date + N. The horizon is observed when
 as_of_date + N <= the latest churn date or usage date in the data (or --observed-through); later
@@ -12,8 +14,8 @@ accounts), the top-decile lift, churn rates with Wilson 95 % CIs per grade, stat
 whether churn rises monotonically from the best grade to the worst, the AUC per as-of date and an
 ROC curve. Writes backtest.json (machine-readable) and backtest.md (report with PNG plots) to --out.
 
-Exit codes: 0 report written; 2 bad arguments; 4 bad input (no database, missing relations,
-nothing to evaluate or only one class of outcome).
+Exit codes: 0 report written; 2 bad arguments; 4 bad input (no database or target unreachable,
+missing relations, nothing to evaluate or only one class of outcome).
 """
 
 from __future__ import annotations
@@ -32,15 +34,15 @@ import pandas as pd
 
 from backtest_data import (
     BacktestInputError,
+    HistorySource,
     LabelWindow,
     build_labelled,
     churn_by_date,
-    connect_read_only,
-    default_db_path,
     evaluated_rows,
     group_churn,
     label_counts,
     observed_through,
+    open_history,
 )
 from backtest_report import render_markdown, write_plots
 from backtest_stats import (
@@ -53,7 +55,8 @@ from backtest_stats import (
     wilson_interval,
 )
 from cli_arguments import positive_int
-from pipeline_config import EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
+from pipeline_config import DEFAULT_TARGET, EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
+from warehouse import ENGINES
 
 log = logging.getLogger("backtest")
 
@@ -66,8 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--target", choices=ENGINES, default=DEFAULT_TARGET,
+                        help="dbt target to read: duckdb (default; the file itself), postgres or "
+                             "spark (copied into a temporary local extract first)")
     parser.add_argument("--db-path", type=Path, default=None, metavar="PATH",
-                        help="DuckDB file (default: $HEALTH_DB_PATH or customer_health.duckdb)")
+                        help="DuckDB file, duckdb target only (default: $HEALTH_DB_PATH or "
+                             "customer_health.duckdb)")
     parser.add_argument("--from", dest="date_from", type=date.fromisoformat, metavar="DATE",
                         help="first as-of date to evaluate (YYYY-MM-DD)")
     parser.add_argument("--to", dest="date_to", type=date.fromisoformat, metavar="DATE",
@@ -210,10 +217,10 @@ def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, se
     return counts, metrics, frame
 
 
-def parameters(args: argparse.Namespace, db_path: Path, window: LabelWindow,
+def parameters(args: argparse.Namespace, history: HistorySource, window: LabelWindow,
                observed_source: str) -> dict:
     return {
-        "db_path": str(db_path),
+        **history.parameters(),
         "horizon_days": window.horizon_days,
         "date_from": args.date_from.isoformat() if args.date_from else None,
         "date_to": args.date_to.isoformat() if args.date_to else None,
@@ -230,8 +237,8 @@ def parameters(args: argparse.Namespace, db_path: Path, window: LabelWindow,
 
 
 def run(args: argparse.Namespace) -> int:
-    db_path = (args.db_path or default_db_path()).resolve()
-    with connect_read_only(db_path) as con:
+    with open_history(args.target, args.db_path) as history:
+        con = history.connection
         observed = args.observed_through or observed_through(con)
         source = "--observed-through" if args.observed_through else "latest churn or usage date"
         window = LabelWindow(args.horizon_days, observed, args.date_from, args.date_to,
@@ -239,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         counts, metrics, frame = analyse(con, window, args.bootstrap, args.seed)
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": parameters(args, db_path, window, source),
+        "parameters": parameters(args, history, window, source),
         "counts": counts,
         "metrics": metrics,
     }

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from backtest_report import source_text
+
+
+def source(params: dict) -> str:
+    text = source_text(params)
+    return text[0].lower() + text[1:]
+
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -129,7 +136,7 @@ def render_markdown(report: dict) -> str:
         f"- Held-out as-of dates (>= {split['holdout_from']}, {split['rule']}): "
         f"{', '.join(split['holdout']['as_of_dates'])} ({split['holdout']['rows']} rows, "
         f"{split['holdout']['churned_rows']} churned).",
-        f"- Outcomes known through {params['observed_through']}; database `{params['db_path']}`.",
+        f"- Outcomes known through {params['observed_through']}; {source(params)}.",
         f"- Active weights re-score {repro['matching_within_0_05']} of {repro['rows']} published "
         f"scores exactly (max difference {repro['max_abs_difference']}).",
         "",

@@ -1,4 +1,4 @@
-"""Churn labels for published score history, read from the DuckDB file (read-only).
+"""Churn labels for published score history, read from the warehouse without writing to it.
 
 Label of a score row (account, as_of_date) for a horizon of N days: the account has a churn event
 (`staging.stg_crm__churn_events`) with as_of_date < churn_date <= as_of_date + N. A churn on the
@@ -10,22 +10,31 @@ the other rows are dropped and counted, because a churn after the end of the dat
 not absent. Optionally, rows of accounts that already had a churn event on or before the as-of
 date are dropped too (`exclude_prior_churners`; counted either way).
 
-Everything is computed in DuckDB into the temporary table `bt_labelled`; the database file is
-never written.
+Everything is computed in DuckDB into the temporary table `bt_labelled`. On the duckdb target the
+database file is read directly and never written; on postgres and spark the relations read here
+are first copied into a temporary local DuckDB extract (history_extract.py), which the same SQL
+then runs on (`open_history`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from history_extract import MissingRelationsError, describe_target, open_extract
 from pipeline_config import PROJECT_DIR, PUBLISHED_SCHEMA
+from warehouse import ENGINES, WarehouseError
+
+log = logging.getLogger(__name__)
 
 HISTORY = f"{PUBLISHED_SCHEMA}.customer_health_score_history"
 COMPONENT_HISTORY = f"{PUBLISHED_SCHEMA}.customer_health_score_component_history"
@@ -52,6 +61,28 @@ class LabelWindow:
     exclude_prior_churners: bool = False
 
 
+@dataclass
+class HistorySource:
+    """An open DuckDB connection to read the history from, and where its data comes from."""
+
+    connection: duckdb.DuckDBPyConnection
+    target: str
+    description: str  # the DuckDB file, or the target the extract was copied from
+    db_path: Path | None = None
+    extract: dict[str, object] = field(default_factory=dict)  # rows copied and seconds
+
+    def parameters(self) -> dict[str, object]:
+        """For the report: target, source, DuckDB file (duckdb) or the extract's row counts."""
+        out: dict[str, object] = {
+            "target": self.target,
+            "source": self.description,
+            "db_path": str(self.db_path) if self.db_path else None,
+        }
+        if self.extract:
+            out["extract"] = self.extract
+        return out
+
+
 def default_db_path() -> Path:
     return Path(os.environ.get("HEALTH_DB_PATH") or PROJECT_DIR / "customer_health.duckdb")
 
@@ -69,6 +100,34 @@ def connect_read_only(db_path: Path, relations: tuple[str, ...] = REQUIRED_RELAT
             f"{db_path} lacks {', '.join(missing)}: run scripts/backfill.py on it first"
         )
     return con
+
+
+@contextmanager
+def open_history(target: str, db_path: Path | None,
+                 relations: tuple[str, ...] = REQUIRED_RELATIONS) -> Iterator[HistorySource]:
+    """A DuckDB connection holding `relations`: the duckdb file itself (read-only, no copy), or a
+    temporary extract copied from the postgres / spark target (deleted on exit)."""
+    if target == "duckdb":
+        path = (db_path or default_db_path()).resolve()
+        with connect_read_only(path, relations) as con:
+            yield HistorySource(con, target, str(path), db_path=path)
+        return
+    if target not in ENGINES:
+        raise ValueError(f"unknown target {target!r}")
+    if db_path is not None:
+        log.warning("--db-path is ignored on the %s target", target)
+    description = describe_target(target)
+    try:
+        with open_extract(target, relations) as extract:
+            yield HistorySource(extract.connection, target, description,
+                                extract={"rows": extract.rows, "seconds": extract.seconds})
+    except MissingRelationsError as error:
+        raise BacktestInputError(
+            f"{description} lacks {', '.join(error.missing)}: run scripts/backfill.py "
+            f"--target {target} first"
+        ) from error
+    except WarehouseError as error:
+        raise BacktestInputError(f"cannot read from {description}: {error}") from error
 
 
 def missing_relations(con: duckdb.DuckDBPyConnection, relations: tuple[str, ...]) -> list[str]:

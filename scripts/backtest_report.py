@@ -149,12 +149,22 @@ def _headline(report: dict) -> list[str]:
     ]
 
 
+def source_text(parameters: dict) -> str:
+    """Where the history was read from: the DuckDB file, or the target an extract came from."""
+    target = parameters.get("target", "duckdb")
+    if target == "duckdb":
+        return f"Database: `{parameters['db_path']}`"
+    rows = sum(parameters.get("extract", {}).get("rows", {}).values())
+    return (f"Source: `{parameters['source']}` (target {target}; {rows} rows copied into a "
+            "local DuckDB extract)")
+
+
 def _counts_section(report: dict) -> list[str]:
     p, c = report["parameters"], report["counts"]
     prior = ("dropped" if p["exclude_prior_churners"] else "kept (use --exclude-prior-churners "
              "to drop them)")
     return [
-        f"- Database: `{p['db_path']}`; as-of dates in range: {c['as_of_dates_in_range']}, "
+        f"- {source_text(p)}; as-of dates in range: {c['as_of_dates_in_range']}, "
         f"evaluated: {c['as_of_dates_evaluated']} ({c['first_as_of_date']} .. "
         f"{c['last_as_of_date']}).",
         f"- Label: churn event with as_of_date < churn_date <= as_of_date + "

@@ -1,9 +1,10 @@
 """Propose segment weights fitted to churn, and test them on held-out as-of dates.
 
 Reads component history (`health.customer_health_score_component_history`: points per metric
-per account and as-of date) and churn events from the DuckDB file, read-only. Labels are those of
-scripts/backtest.py: churn within --horizon-days after the as-of date, rows with an unobserved
-horizon dropped.
+per account and as-of date) and churn events from --target: the DuckDB file (default), read-only,
+or PostgreSQL / Spark through a temporary local DuckDB extract (history_extract.py). Labels are
+those of scripts/backtest.py: churn within --horizon-days after the as-of date, rows with an
+unobserved horizon dropped.
 
 1. Split by time: rows with as_of_date < --holdout-from train, the rest are held out
    (default split: the latest third of the evaluated as-of dates is held out).
@@ -21,8 +22,9 @@ horizon dropped.
 Writes the proposal to --proposal (default seeds/proposed/segment_weights.csv; same columns as
 seeds/segment_weights.csv, which is never written) and calibration.json / calibration.md to --out.
 
-Exit codes: 0 proposal written; 2 bad arguments; 4 bad input (no database, missing relations, too
-little data); 5 refused: the proposal exists (use --force) or would replace an active seed.
+Exit codes: 0 proposal written; 2 bad arguments; 4 bad input (no database or target unreachable,
+missing relations, too little data); 5 refused: the proposal exists (use --force) or would replace
+an active seed.
 """
 
 from __future__ import annotations
@@ -47,9 +49,8 @@ from backtest_data import (
     LabelWindow,
     build_labelled,
     component_matrix,
-    connect_read_only,
-    default_db_path,
     observed_through,
+    open_history,
 )
 from backtest_logit import (
     WEIGHT_RULES,
@@ -61,7 +62,8 @@ from backtest_logit import (
 )
 from backtest_stats import RankedRisk, paired_bootstrap_auc, percentile_interval
 from cli_arguments import positive_float, positive_int
-from pipeline_config import EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
+from pipeline_config import DEFAULT_TARGET, EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
+from warehouse import ENGINES
 
 log = logging.getLogger("calibrate_weights")
 
@@ -96,8 +98,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--db-path", type=Path, metavar="PATH", help="DuckDB file (default: $HEALTH_DB_PATH or "
-        "customer_health.duckdb)")
+    add("--target", choices=ENGINES, default=DEFAULT_TARGET,
+        help="dbt target to read: duckdb (default; the file itself), postgres or spark (copied "
+        "into a temporary local extract first)")
+    add("--db-path", type=Path, metavar="PATH", help="DuckDB file, duckdb target only (default: "
+        "$HEALTH_DB_PATH or customer_health.duckdb)")
     add("--from", dest="date_from", type=date.fromisoformat, metavar="DATE",
         help="first as-of date to use")
     add("--to", dest="date_to", type=date.fromisoformat, metavar="DATE",
@@ -207,8 +212,9 @@ def choose_split(frame: pd.DataFrame, holdout_from: date | None, purge_days: int
 
 
 def load_frame(args: argparse.Namespace, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
-    db_path = (args.db_path or default_db_path()).resolve()
-    with connect_read_only(db_path, (*REQUIRED_RELATIONS, COMPONENT_HISTORY)) as con:
+    relations = (*REQUIRED_RELATIONS, COMPONENT_HISTORY)
+    with open_history(args.target, args.db_path, relations) as history:
+        con = history.connection
         observed = args.observed_through or observed_through(con)
         window = LabelWindow(args.horizon_days, observed, args.date_from, args.date_to,
                              args.exclude_prior_churners)
@@ -216,7 +222,7 @@ def load_frame(args: argparse.Namespace, metrics: list[str]) -> tuple[pd.DataFra
         frame = component_matrix(con, metrics)
     if frame.empty:
         raise BacktestInputError("no evaluated rows with component history")
-    info = {"db_path": str(db_path), "observed_through": observed.isoformat()}
+    info = {**history.parameters(), "observed_through": observed.isoformat()}
     return frame, info
 
 
