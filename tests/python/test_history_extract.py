@@ -4,8 +4,8 @@ The copy is exercised through the engine-neutral path (`copy_relations` with a W
 source) with a DuckDB file as the source, so it runs everywhere; values are compared row for row,
 bit for bit (floats by their hex form, so NaN, infinities and -0.0 count), with column names and
 types. The backtest and the calibration must give the same report on an extract as on the file.
-With a PostgreSQL reachable through the PG* variables, the same is checked against it (in a
-scratch database created and dropped by the test); without one those tests skip.
+The same is checked against PostgreSQL (a database created and dropped by the test, on the
+session's scratch cluster).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -314,17 +313,14 @@ DUCKDB_TO_POSTGRES = {
 
 
 @pytest.fixture
-def postgres_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A scratch database on the PostgreSQL the PG* variables point at (dropped afterwards);
-    PGDATABASE points at it meanwhile. Skips when no server is reachable."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    where = ", ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in ("PGHOST", "PGPORT",
-                                                                     "PGUSER"))
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=3)
-    except psycopg2.Error as error:
-        pytest.skip(f"no PostgreSQL reachable via the PG* variables ({where}): "
-                    f"{str(error).strip()}")
+def postgres_database(
+    monkeypatch: pytest.MonkeyPatch, postgres_env: dict[str, str]
+) -> Iterator[Any]:
+    """A scratch database on the session's scratch PostgreSQL cluster (dropped afterwards);
+    PGDATABASE points at it meanwhile."""
+    import psycopg2
+
+    admin = psycopg2.connect(dbname="postgres", connect_timeout=3)
     admin.autocommit = True
     name = f"health_extract_test_{uuid.uuid4().hex[:12]}"
     with admin.cursor() as cursor:
