@@ -3,15 +3,19 @@
 Each configured check becomes one or more GX expectations carrying `meta.check` (the check's
 name in the config) and GX's `severity` (`critical` for blocking, `warning` for warning). Checks
 that compare relations (score rows vs active accounts, grades vs the grading scheme, drift vs
-the published run) are `UnexpectedRowsExpectation`s: SQL that runs inside DuckDB and returns
-the offending rows. Values known only at run time (the as-of date, the day the gate runs) are
-GX expectation parameters (`{"$PARAMETER": name}`), filled in by `expectation_parameters()`.
+the published run) are `UnexpectedRowsExpectation`s: SQL that runs on the target engine and
+returns the offending rows. The same SQL runs on DuckDB, PostgreSQL 15 and Spark SQL 4, so it
+keeps to their common dialect: decimals (not doubles) for `round`, no integer division, no
+engine-specific functions. GX replaces `{batch}` with the validated relation: a subquery that it
+aliases itself, except in queries with a JOIN, where every `{batch}` needs an alias of its own
+(PostgreSQL rejects an unaliased subquery in FROM); `_sql_check` enforces that rule.
+Values known only at run time (the as-of date, the day the gate runs) are GX expectation
+parameters (`{"$PARAMETER": name}`), filled in by `expectation_parameters()`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -69,13 +73,36 @@ def _expect(kind: type[Expectation], check: Check, **kwargs: Any) -> Expectation
     return kind(severity=GX_SEVERITY[check.severity], meta={"check": check.name}, **kwargs)
 
 
+_JOIN = re.compile(r"\bjoin\b", re.IGNORECASE)
+_BATCH = "{batch}"
+_ALIASED_BATCH = re.compile(r"\{batch\} as [a-z_]+\b")
+
+
 def _sql_check(check: Check, description: str, query: str) -> Expectation:
+    query = " ".join(query.split())
+    check_batch_aliases(query)
     return _expect(
         gxe.UnexpectedRowsExpectation,
         check,
         description=description,
-        unexpected_rows_query=" ".join(query.split()),
+        unexpected_rows_query=query,
     )
+
+
+def check_batch_aliases(query: str) -> None:
+    """Raise ValueError unless `{batch}` is aliased exactly where GX does not alias it.
+
+    GX substitutes `({batch subquery})` without an alias in queries containing JOIN, and
+    `({batch subquery}) as subselect` in the others (see the module docstring).
+    """
+    uses = query.count(_BATCH)
+    if not uses:
+        raise ValueError(f"the query does not use {_BATCH}: {query}")
+    aliased = len(_ALIASED_BATCH.findall(query))
+    if _JOIN.search(query) and aliased != uses:
+        raise ValueError(f"a query with a JOIN must alias every {_BATCH}: {query}")
+    if not _JOIN.search(query) and aliased:
+        raise ValueError(f"GX aliases {_BATCH} in a query without a JOIN; drop the alias: {query}")
 
 
 def _sql_literal(value: str) -> str:
@@ -162,7 +189,7 @@ def scores_suite(config: GateConfig) -> SuitePlan:
             f"one score row per row of {candidate.active_accounts}",
             f"""
             select scored.row_count as score_rows, active.row_count as active_account_rows
-            from (select count(*) as row_count from {{batch}}) as scored
+            from (select count(*) as row_count from {{batch}} as score_rows) as scored
             cross join (select count(*) as row_count from {candidate.active_accounts}) as active
             where scored.row_count <> active.row_count
             """,
@@ -195,7 +222,8 @@ def _grade_expectation(config: GateConfig) -> Expectation:
         f"grade and score_status are the {grading} row for the score",
         f"""
         with scores as (
-            select account_id, as_of_date, health_score, grade, score_status from {{batch}}
+            select account_id, as_of_date, health_score, grade, score_status
+            from {{batch}} as candidate_scores
         ),
         expected as (
             select
@@ -289,7 +317,7 @@ def components_suite(config: GateConfig) -> SuitePlan:
             f"""
             with explained as (
                 select account_id, as_of_date, sum(coalesce(points_contributed, 0)) as points
-                from {{batch}}
+                from {{batch}} as components
                 group by account_id, as_of_date
             )
             select
@@ -341,7 +369,7 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             select
                 published.accounts as published_accounts,
                 candidate.accounts as candidate_accounts,
-                round(1 - cast(candidate.accounts as decimal(38, 10)) / published.accounts, 4)
+                {_rounded(f"1 - {_decimal('candidate.accounts')} / published.accounts", 4)}
                     as drop_share
             from candidate cross join published
             where published.accounts > 0
@@ -353,9 +381,9 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             f"mean health_score moves by at most {max_mean} points against {published}",
             f"""{summary}
             select
-                round(cast(published.mean_score as decimal(38, 10)), 2) as published_mean_score,
-                round(cast(candidate.mean_score as decimal(38, 10)), 2) as candidate_mean_score,
-                round(cast(candidate.mean_score - published.mean_score as decimal(38, 10)), 2) as change
+                {_rounded("published.mean_score", 2)} as published_mean_score,
+                {_rounded("candidate.mean_score", 2)} as candidate_mean_score,
+                {_rounded("candidate.mean_score - published.mean_score", 2)} as mean_score_change
             from candidate cross join published
             where abs(candidate.mean_score - published.mean_score) > {max_mean}
             """,
@@ -365,9 +393,10 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             f"share of unhealthy accounts moves by at most {max_unhealthy} against {published}",
             f"""{summary}
             select
-                round(cast(published.unhealthy_share as decimal(38, 10)), 4) as published_unhealthy_share,
-                round(cast(candidate.unhealthy_share as decimal(38, 10)), 4) as candidate_unhealthy_share,
-                round(cast(candidate.unhealthy_share - published.unhealthy_share as decimal(38, 10)), 4) as change
+                {_rounded("published.unhealthy_share", 4)} as published_unhealthy_share,
+                {_rounded("candidate.unhealthy_share", 4)} as candidate_unhealthy_share,
+                {_rounded("candidate.unhealthy_share - published.unhealthy_share", 4)}
+                    as unhealthy_share_change
             from candidate cross join published
             where abs(candidate.unhealthy_share - published.unhealthy_share) > {max_unhealthy}
             """,
@@ -377,6 +406,17 @@ def drift_suite(config: GateConfig) -> SuitePlan:
                      expectations=expectations)
 
 
+def _decimal(expression: str) -> str:
+    """A fixed-point number: `round(x, n)` exists for decimals on every engine (PostgreSQL has
+    no `round(double precision, integer)`), and a decimal divided by an integer is not an
+    integer division."""
+    return f"cast({expression} as decimal(38, 10))"
+
+
+def _rounded(expression: str, digits: int) -> str:
+    return f"round({_decimal(expression)}, {digits})"
+
+
 def _summary_sql(relation: str) -> str:
     """Accounts, mean score and unhealthy share on the relation's latest as-of date."""
     return f"""
@@ -384,8 +424,8 @@ def _summary_sql(relation: str) -> str:
             count(*) as accounts,
             avg(health_score) as mean_score,
             avg(case when status = 'unhealthy' then 1.0 else 0.0 end) as unhealthy_share
-        from {relation}
-        where as_of_date = (select max(as_of_date) from {relation})
+        from {relation} as scores
+        where as_of_date = (select max(as_of_date) from {relation} as latest)
     """
 
 
@@ -420,14 +460,3 @@ def expectation_parameters(
         parameters[latest_date_param(source)] = (run_date + timedelta(days=tolerance)).isoformat()
         parameters[fresh_since_param(source)] = (as_of_date - timedelta(days=max_age)).isoformat()
     return parameters
-
-
-def suite_fingerprint(expectations: Sequence[Expectation]) -> list[str]:
-    """What makes two suites equivalent: each expectation's type, arguments, severity, meta."""
-    return sorted(_expectation_fingerprint(expectation) for expectation in expectations)
-
-
-def _expectation_fingerprint(expectation: Expectation) -> str:
-    configuration: Mapping[str, Any] = expectation.configuration.to_json_dict()
-    relevant = {key: value for key, value in configuration.items() if key != "id"}
-    return json.dumps(relevant, sort_keys=True, default=str)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 BLOCKING_LABEL = "BLOCKING"
@@ -110,7 +111,12 @@ def _examples(result: Mapping[str, Any], count: int) -> list[str]:
 
 
 def _short(value: Any, limit: int = 120) -> str:
-    text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+    elif isinstance(value, Decimal):  # fixed-point results of SQL checks, on every engine
+        text = str(value)
+    else:
+        text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -1,11 +1,16 @@
-"""Write the gate's GX objects (data source, assets, suites, validation definitions,
-checkpoints) into the file context gx/ from gx/gate_config.yml, or check that gx/ is up to date.
+"""Build the gate's GX objects at run time from gx/gate_config.yml, or check that config.
 
-    .venv/bin/python scripts/gx_suites.py           # (re)generate what changed in gx/
-    .venv/bin/python scripts/gx_suites.py --check   # exit 1 when gx/ is out of date
+Nothing generated is committed: for every gate run, the suites (from gx_checks.py's SuitePlans)
+and their validation definitions are created in a GX file context under the dbt target folder,
+`<target path>/gx/<dbt target>/` (ignored by git), where GX also keeps the validation results
+and Data Docs of the last runs (uncommitted/).
 
-Only suites whose expectations changed are rewritten (with their validation definitions and the
-checkpoints that run them), so an unchanged configuration leaves gx/ byte for byte as it was.
+    .venv/bin/python scripts/gx_suites.py --check   # exit 1 unless gate_config.yml is valid
+    .venv/bin/python scripts/gx_suites.py --check --config other.yml
+
+`--check` needs no database: it loads the config, builds and serialises every suite (gate and
+drift), checks the SQL checks' `{batch}` aliases (gx_checks.check_batch_aliases) and that every
+`$PARAMETER` a suite uses is one the gate supplies.
 """
 
 from __future__ import annotations
@@ -14,128 +19,45 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-import duckdb
 import great_expectations as gx
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-import gx_duckdb
-from gx_checks import SuitePlan, drift_suites, gate_suites, suite_fingerprint
-from gx_config import DEFAULT_CONFIG_PATH, GateConfig, load_gate_config
+from gx_checks import SuitePlan, drift_suites, expectation_parameters, gate_suites
+from gx_config import DEFAULT_CONFIG_PATH, GateConfig, GateConfigError, load_gate_config
 
 log = logging.getLogger(__name__)
 
-DATASOURCE_NAME = "customer_health_duckdb"
-BATCH_DEFINITION_NAME = "all_rows"
-GATE_CHECKPOINT = "customer_health.pre_publish"
-DRIFT_CHECKPOINT = "customer_health.drift"
 RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+# Folders of the context that hold only the previous run's objects (JSON files).
+_RUN_OBJECT_FOLDERS = ("expectations", "validation_definitions", "checkpoints")
 
 
-def get_file_context(gx_dir: Path) -> Any:
-    """The FILE data context rooted at gx_dir (its parent is the project folder)."""
-    gx_duckdb.enable_persisted_connection()
-    return gx.get_context(mode="file", project_root_dir=str(Path(gx_dir).resolve().parent))
+def context_dir(target_path: Path, target: str) -> Path:
+    """Where the gate's GX file context for a dbt target lives."""
+    return Path(target_path).resolve() / "gx" / target
 
 
-def checkpoint_plans(config: GateConfig) -> dict[str, list[SuitePlan]]:
-    return {GATE_CHECKPOINT: gate_suites(config), DRIFT_CHECKPOINT: drift_suites(config)}
-
-
-def stale_objects(context: Any, config: GateConfig) -> list[str]:
-    """Names of GX objects in the context that differ from (or are missing for) the config."""
-    stale: list[str] = []
-    assets = _existing_assets(context)
-    for checkpoint_name, plans in checkpoint_plans(config).items():
-        for plan in plans:
-            if assets.get(plan.asset) != gx_duckdb.relation_query(plan.relation):
-                stale.append(f"asset {plan.asset}")
-            if not _suite_matches(context, plan):
-                stale.append(f"suite {plan.name}")
-            if not _has(context.validation_definitions, plan.name):
-                stale.append(f"validation definition {plan.name}")
-        if not _checkpoint_matches(context, checkpoint_name, plans):
-            stale.append(f"checkpoint {checkpoint_name}")
-    stale += [
-        f"{kind} {name} (no longer configured)"
-        for kind, names in _orphans(context, config).items()
-        for name in names
-    ]
-    return sorted(set(stale))
-
-
-def _orphans(context: Any, config: GateConfig) -> dict[str, list[str]]:
-    """GX objects in gx/ that the config no longer asks for, in the order to delete them."""
-    plans = [plan for plans in checkpoint_plans(config).values() for plan in plans]
-    suites = {plan.name for plan in plans}
-    return {
-        "checkpoint": sorted(
-            checkpoint.name
-            for checkpoint in context.checkpoints.all()
-            if checkpoint.name not in checkpoint_plans(config)
-        ),
-        "validation definition": sorted(
-            definition.name
-            for definition in context.validation_definitions.all()
-            if definition.name not in suites
-        ),
-        "suite": sorted(suite.name for suite in context.suites.all() if suite.name not in suites),
-        "asset": sorted(set(_existing_assets(context)) - {plan.asset for plan in plans}),
-    }
-
-
-def _delete_orphans(context: Any, config: GateConfig) -> list[str]:
-    stores = {
-        "checkpoint": context.checkpoints,
-        "validation definition": context.validation_definitions,
-        "suite": context.suites,
-    }
-    deleted = []
-    for kind, names in _orphans(context, config).items():
-        for name in names:
-            if kind == "asset":
-                context.data_sources.get(DATASOURCE_NAME).delete_asset(name)
-            else:
-                stores[kind].delete(name)
-            deleted.append(f"deleted {kind} {name}")
-    return deleted
-
-
-def write_context(config: GateConfig, gx_dir: Path) -> list[str]:
-    """Bring gx/ in line with the config; return what was (re)written."""
-    context = get_file_context(gx_dir)
+def run_context(root: Path) -> Any:
+    """The GX file context at root (created if missing), emptied of the previous run's suites,
+    validation definitions and data sources; validation results and Data Docs are kept."""
+    root = Path(root)
+    for folder in _RUN_OBJECT_FOLDERS:
+        if (root / folder).is_dir():
+            for path in (root / folder).rglob("*.json"):
+                path.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", context_root_dir=str(root))
     _configure_project(context)
-    if not stale_objects(context, config):
-        return []
-    written: list[str] = []
-    with _empty_database() as scratch_db, gx_duckdb.database_url_env(scratch_db):
-        # Checkpoints reference validation definitions, which reference suites and assets:
-        # drop the checkpoints first and write them last.
-        for checkpoint_name in checkpoint_plans(config):
-            _delete_checkpoint(context, gx_dir, checkpoint_name)
-        written += _delete_orphans(context, config)
-        datasource = _datasource(context)
-        for checkpoint_name, plans in checkpoint_plans(config).items():
-            rewritten = [plan for plan in plans if _write_suite(context, datasource, plan)]
-            written += [f"suite {plan.name}" for plan in rewritten]
-            _write_checkpoint(context, checkpoint_name, plans)
-            written.append(f"checkpoint {checkpoint_name}")
-        gx_duckdb.close_execution_engines(context)
-    return written
-
-
-def _delete_checkpoint(context: Any, gx_dir: Path, name: str) -> None:
-    """Delete a checkpoint, even one whose validation definitions are gone (unloadable)."""
-    try:
-        context.checkpoints.delete(name)
-    except Exception:
-        (Path(gx_dir) / "checkpoints" / f"{name}.json").unlink(missing_ok=True)
+    for name in list(context.data_sources.all()):
+        context.data_sources.delete(name)
+    return context
 
 
 def _configure_project(context: Any) -> None:
@@ -154,114 +76,69 @@ def _configure_project(context: Any) -> None:
         variables.save()
 
 
-class _empty_database:
-    """A temporary empty DuckDB file: adding a GX SQL data source tests its connection."""
-
-    def __enter__(self) -> Path:
-        self._folder = tempfile.TemporaryDirectory()
-        path = Path(self._folder.name) / "empty.duckdb"
-        duckdb.connect(str(path)).close()
-        return path
-
-    def __exit__(self, *exc: object) -> None:
-        self._folder.cleanup()
+def _suite(plan: SuitePlan) -> Any:
+    return gx.ExpectationSuite(
+        name=plan.name, expectations=[expectation.copy() for expectation in plan.expectations]
+    )
 
 
-def _datasource(context: Any) -> Any:
-    try:
-        return context.data_sources.get(DATASOURCE_NAME)
-    except (KeyError, ValueError, LookupError):
-        return context.data_sources.add_sql(
-            name=DATASOURCE_NAME,
-            connection_string=gx_duckdb.CONNECTION_STRING,
-            kwargs=gx_duckdb.ENGINE_KWARGS,
-        )
+def add_suite(context: Any, plan: SuitePlan) -> Any:
+    """Save the plan's expectation suite in the context."""
+    return context.suites.add(_suite(plan))
 
 
-def _existing_assets(context: Any) -> dict[str, str]:
-    try:
-        datasource = context.data_sources.get(DATASOURCE_NAME)
-    except (KeyError, ValueError, LookupError):
-        return {}
-    return {asset.name: getattr(asset, "query", "") for asset in datasource.assets}
-
-
-def _batch_definition(datasource: Any, plan: SuitePlan) -> tuple[Any, bool]:
-    """The plan's batch definition, (re)creating its query asset if needed; True if created."""
-    query = gx_duckdb.relation_query(plan.relation)
-    if plan.asset in datasource.get_asset_names():
-        asset = datasource.get_asset(plan.asset)
-        if getattr(asset, "query", None) == query:
-            return asset.get_batch_definition(BATCH_DEFINITION_NAME), False
-        datasource.delete_asset(plan.asset)
-    asset = datasource.add_query_asset(name=plan.asset, query=query)
-    return asset.add_batch_definition_whole_table(BATCH_DEFINITION_NAME), True
-
-
-def _write_suite(context: Any, datasource: Any, plan: SuitePlan) -> bool:
-    """Write the plan's suite and validation definition if either changed; True if written."""
-    batch_definition, new_asset = _batch_definition(datasource, plan)
-    if (
-        not new_asset
-        and _suite_matches(context, plan)
-        and _has(context.validation_definitions, plan.name)
-    ):
-        return False
-    for store in (context.validation_definitions, context.suites):
-        if _has(store, plan.name):
-            store.delete(plan.name)
-    suite = context.suites.add(gx.ExpectationSuite(name=plan.name))
-    for expectation in plan.expectations:
-        suite.add_expectation(expectation.copy())
-    suite.save()
-    context.validation_definitions.add(
+def add_validation_definition(context: Any, plan: SuitePlan, batch_definition: Any) -> Any:
+    """Save the plan's suite and a validation definition running it on batch_definition."""
+    suite = add_suite(context, plan)
+    return context.validation_definitions.add(
         gx.ValidationDefinition(name=plan.name, data=batch_definition, suite=suite)
     )
-    log.info("wrote suite and validation definition %s", plan.name)
-    return True
 
 
-def _write_checkpoint(context: Any, name: str, plans: Sequence[SuitePlan]) -> None:
-    context.checkpoints.add(
-        gx.Checkpoint(
-            name=name,
-            validation_definitions=[context.validation_definitions.get(p.name) for p in plans],
-            actions=[],
-            result_format=RESULT_FORMAT,
-        )
-    )
-    log.info("wrote checkpoint %s", name)
+def all_plans(config: GateConfig) -> list[SuitePlan]:
+    return [*gate_suites(config), *drift_suites(config)]
 
 
-def _has(store: Any, name: str) -> bool:
+def check_config(config_path: Path) -> list[str]:
+    """Problems that would stop the gate from running with this config (empty: none)."""
     try:
-        store.get(name)
-    except Exception:
-        return False
-    return True
+        config = load_gate_config(config_path)
+        plans = all_plans(config)
+    except (GateConfigError, ValueError, KeyError, TypeError) as error:
+        return [f"{type(error).__name__}: {error}"]
+    problems = []
+    names = [plan.name for plan in plans]
+    problems += [f"suite {name} is defined twice" for name in sorted(set(names))
+                 if names.count(name) > 1]
+    supplied = set(expectation_parameters(config, date(2000, 1, 1), date(2000, 1, 1)))
+    for plan in plans:
+        try:  # what saving the suite in the gate's context does: build it and serialise it
+            _suite(plan).to_json_dict()
+        except Exception as error:
+            problems.append(f"suite {plan.name}: GX rejects it: {error}")
+        for expectation in plan.expectations:
+            if not (expectation.meta or {}).get("check"):
+                problems.append(f"suite {plan.name}: an expectation has no meta.check")
+            missing = _parameters(expectation.configuration.kwargs) - supplied
+            problems += [
+                f"suite {plan.name}: parameter {name} is not supplied by the gate"
+                for name in sorted(missing)
+            ]
+    return problems
 
 
-def _suite_matches(context: Any, plan: SuitePlan) -> bool:
-    if not _has(context.suites, plan.name):
-        return False
-    stored = context.suites.get(plan.name).expectations
-    return suite_fingerprint(stored) == suite_fingerprint(plan.expectations)
+def _parameters(value: Any) -> set[str]:
+    """Names of the `{"$PARAMETER": name}` references in an expectation's arguments."""
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            return {str(value["$PARAMETER"])}
+        return {name for item in value.values() for name in _parameters(item)}
+    if isinstance(value, list | tuple):
+        return {name for item in value for name in _parameters(item)}
+    return set()
 
 
-def _checkpoint_matches(context: Any, name: str, plans: Iterable[SuitePlan]) -> bool:
-    if not _has(context.checkpoints, name):
-        return False
-    checkpoint = context.checkpoints.get(name)
-    stored = [definition.name for definition in checkpoint.validation_definitions]
-    ids_current = all(
-        _has(context.validation_definitions, definition.name)
-        and context.validation_definitions.get(definition.name).id == definition.id
-        for definition in checkpoint.validation_definitions
-    )
-    return ids_current and stored == [plan.name for plan in plans]
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(
@@ -270,17 +147,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG_PATH, help="gate config YAML"
     )
-    parser.add_argument("--check", action="store_true", help="only report whether gx/ is stale")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="validate the config and build every suite, without a database (the default and "
+        "only action: the suites themselves are built when the gate runs)",
+    )
     args = parser.parse_args(argv)
+    problems = check_config(args.config)
+    for problem in problems:
+        log.error("%s: %s", args.config, problem)
+    if problems:
+        return 1
     config = load_gate_config(args.config)
-    gx_dir = args.config.resolve().parent
-    if args.check:
-        stale = stale_objects(get_file_context(gx_dir), config)
-        for name in stale:
-            log.error("out of date with %s: %s", args.config, name)
-        return 1 if stale else 0
-    written = write_context(config, gx_dir)
-    log.info("gx/ is up to date (%s)", ", ".join(written) if written else "nothing changed")
+    plans = all_plans(config)
+    log.info(
+        "%s is valid: %d suites, %d expectations", args.config, len(plans),
+        sum(len(plan.expectations) for plan in plans),
+    )
     return 0
 
 

@@ -1,14 +1,16 @@
 """Quality gate between dbt build and publish (write-audit-publish).
 
-dbt has built the candidate marts; before scripts/publish.py copies them to schema `health`, the
-Great Expectations suites in gx/ validate, inside DuckDB and read-only:
+dbt has built the candidate marts on a target engine (duckdb, postgres or spark); before
+scripts/publish.py copies them to schema `health`, Great Expectations suites built at run time
+from gx/gate_config.yml validate them on that engine, read-only:
   * inputs    - the staging relations (keys, amounts, dates, freshness, quarantine share, schema);
   * candidate - marts.customer_health_scores and its components (one row per active account,
                 score range, grade/status consistency, coverage, weights, spread);
   * drift     - the candidate against the last published run (skipped when there is none).
 Thresholds and severities come from gx/gate_config.yml. The gate passes when no *blocking*
 expectation fails; failed *warning* expectations are reported and counted. The gate never
-raises: when it cannot run (bad config, gx/ out of date, database locked) it fails with a reason.
+raises: when it cannot run (bad config, engine unreachable, database locked) it fails with a
+reason. Validation results and Data Docs go to <target path>/gx/<target>/uncommitted.
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from gx_config import DEFAULT_CONFIG_PATH, GateConfig, GateConfigError, load_gate_config
 from gx_report import Outcome, Verdict, format_report, format_rows, verdict
+from pipeline_config import PROJECT_DIR
+from warehouse import ENGINES, WarehouseError, connect
 
 log = logging.getLogger(__name__)
 
 # GX names the folder of each stored validation result (and its Data Docs page) by run time.
 RUN_TIME_FOLDER = re.compile(r"^\d{8}T\d{6}\.\d+Z$")
+DEFAULT_TARGET_PATH = PROJECT_DIR / "target"
 
 
 @dataclass(frozen=True)
@@ -66,42 +69,74 @@ class GateRun:
     data_docs: str | None
 
 
+@dataclass(frozen=True)
+class GateTarget:
+    """The engine to validate on: a dbt target, its DuckDB file (duckdb only), and the dbt
+    target folder under which the GX context is kept."""
+
+    name: str
+    db_path: Path | None
+    target_path: Path
+
+
 def run_quality_gate(
-    db_path: Path,
+    target: str,
+    db_path: Path | None,
     run_id: str,
     *,
     config_path: Path = DEFAULT_CONFIG_PATH,
     run_date: date | None = None,
     check_drift: bool = True,
+    target_path: Path | None = None,
 ) -> GateResult:
-    """Validate the candidate build in db_path; never raises.
+    """Validate the candidate built on a dbt target; never raises.
 
-    run_date: the day the gate runs (default: today, UTC), for the "not in the future" checks.
-    check_drift: compare with the last published run when there is one (the drift stage).
+    target: the profiles.yml target (duckdb, postgres or spark); db_path: the DuckDB file (used
+    for duckdb only). run_date: the day the gate runs (default: today, UTC), for the "not in
+    the future" checks. check_drift: compare with the last published run when there is one
+    (the drift stage). target_path: the dbt target folder (default: <project>/target); the GX
+    context is <target_path>/gx/<target>.
     """
     started = time.perf_counter()
     run_date = run_date or datetime.now(UTC).date()
     try:
+        gate_target = _gate_target(target, db_path, target_path)
         config = load_gate_config(config_path)
-        gate_run = _validate(Path(db_path), run_id, config, run_date, check_drift)
+        gate_run = _validate(gate_target, run_id, config, run_date, check_drift)
     except (GateError, GateConfigError) as error:
         return _could_not_run(str(error))
     except Exception as error:  # a bug in the gate must stop the publish, not crash refresh
         log.exception("the quality gate crashed")
         return _could_not_run(f"the gate crashed: {type(error).__name__}: {error}")
     seconds = time.perf_counter() - started
-    gate_run.notes.append(f"gate runtime {seconds:.1f} s (run {run_id})")
+    gate_run.notes.append(f"gate runtime {seconds:.1f} s on {target} (run {run_id})")
     if gate_run.data_docs:
         gate_run.notes.append(f"Data Docs: {gate_run.data_docs}")
     result = verdict(gate_run.outcomes)
     report = format_report(result, gate_run.notes)
     log.info(
-        "quality gate %s in %.1f s: %s passed, %s blocking failure(s), %s warning(s); "
+        "quality gate %s on %s in %.1f s: %s passed, %s blocking failure(s), %s warning(s); "
         "Data Docs: %s",
-        "passed" if result.ok else "FAILED", seconds, result.passed,
+        "passed" if result.ok else "FAILED", target, seconds, result.passed,
         len(result.blocking_failures), len(result.warnings), gate_run.data_docs or "not written",
     )
     return _gate_result(result, report)
+
+
+def _gate_target(target: str, db_path: Path | None, target_path: Path | None) -> GateTarget:
+    if target not in ENGINES:
+        raise GateError(f"unknown target {target!r}: choose one of {', '.join(ENGINES)}")
+    if target == "duckdb":
+        if db_path is None:
+            raise GateError("the duckdb target needs a database path")
+        db_path = Path(db_path)
+        if not db_path.is_file():
+            raise GateError(f"database {db_path} does not exist")
+    else:
+        db_path = None
+    return GateTarget(
+        name=target, db_path=db_path, target_path=Path(target_path or DEFAULT_TARGET_PATH)
+    )
 
 
 def _could_not_run(reason: str) -> GateResult:
@@ -120,9 +155,9 @@ def _gate_result(result: Verdict, report: str) -> GateResult:
 
 
 def _validate(
-    db_path: Path, run_id: str, config: GateConfig, run_date: date, check_drift: bool
+    target: GateTarget, run_id: str, config: GateConfig, run_date: date, check_drift: bool
 ) -> GateRun:
-    facts = read_candidate_facts(db_path, config)
+    facts = read_candidate_facts(target.name, target.db_path, config)
     notes = []
     as_of_date = facts.as_of_date
     if as_of_date is None:
@@ -133,8 +168,8 @@ def _validate(
     with_drift, reason = _drift_decision(facts, check_drift, config.drift.published_scores)
     if reason:
         notes.append(f"drift checks skipped: {reason}")
-    gate_run = _run_checkpoints(config, db_path, run_id, as_of_date, run_date, with_drift)
-    _sample_failing_sql_checks(db_path, gate_run.outcomes, config.example_rows)
+    gate_run = _run_validations(config, target, run_id, as_of_date, run_date, with_drift)
+    _sample_failing_sql_checks(target, gate_run.outcomes, config.example_rows)
     gate_run.notes[:0] = notes
     return gate_run
 
@@ -155,88 +190,93 @@ def _drift_decision(
     return True, None
 
 
-def read_candidate_facts(db_path: Path, config: GateConfig) -> CandidateFacts:
+def read_candidate_facts(target: str, db_path: Path | None, config: GateConfig) -> CandidateFacts:
     """The candidate's and the published run's as-of dates (read-only)."""
-    if not db_path.is_file():
-        raise GateError(f"database {db_path} does not exist")
     schema, table = config.drift.published_scores.split(".", 1)
+    where = f"{db_path}" if target == "duckdb" else f"the {target} target"
     try:
-        with duckdb.connect(str(db_path), read_only=True) as connection:
-            candidate = connection.execute(
-                f"select max(as_of_date) from {config.candidate.scores}"
-            ).fetchone()
+        with connect(target, db_path, read_only=True) as warehouse:
+            candidate = warehouse.query(f"select max(as_of_date) from {config.candidate.scores}")
             published = None
-            if connection.execute(
-                "select count(*) from information_schema.tables "
-                "where table_schema = ? and table_name = ?",
-                [schema, table],
-            ).fetchone()[0]:
-                published = connection.execute(
+            if warehouse.relation_exists(schema, table):
+                published = warehouse.query(
                     f"select max(as_of_date) from {config.drift.published_scores}"
-                ).fetchone()
-    except duckdb.Error as error:
-        hint = " (another process has the file open?)" if "lock" in str(error).lower() else ""
-        raise GateError(f"cannot read the candidate in {db_path}{hint}: {error}") from error
+                )
+    except WarehouseError as error:
+        raise GateError(f"cannot read the candidate: {error}") from error
+    except Exception as error:  # the engine's own error type (duckdb, psycopg2, Spark)
+        message = " ".join(str(error).split())[:500]
+        hint = " (another process has the file open?)" if "lock" in message.lower() else ""
+        raise GateError(f"cannot read the candidate in {where}{hint}: {message}") from error
     return CandidateFacts(
-        as_of_date=candidate[0] if candidate else None,
-        published_as_of_date=published[0] if published else None,
+        as_of_date=_date(candidate[0][0]) if candidate else None,
+        published_as_of_date=_date(published[0][0]) if published else None,
     )
 
 
-def _run_checkpoints(
+def _date(value: Any) -> date | None:
+    if value is None or type(value) is date:
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    return date.fromisoformat(str(value)[:10])
+
+
+def _run_validations(
     config: GateConfig,
-    db_path: Path,
+    target: GateTarget,
     run_id: str,
     as_of_date: date,
     run_date: date,
     with_drift: bool,
 ) -> GateRun:
-    """Run the GX checkpoints (GX is imported here: it costs seconds to import)."""
+    """Build the suites in the target's GX context and run them one validation definition at a
+    time (GX is imported here: it costs seconds to import)."""
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    import gx_duckdb
+    import gx_engines
     import gx_suites
-    from gx_checks import expectation_parameters
+    from gx_checks import drift_suites, expectation_parameters, gate_suites
     from gx_report import outcomes_from_suite_result
 
-    context = gx_suites.get_file_context(config.path.parent)
-    stale = gx_suites.stale_objects(context, config)
-    if stale:
-        raise GateError(
-            f"gx/ is out of date with {config.path} ({', '.join(stale[:5])}"
-            f"{', ...' if len(stale) > 5 else ''}): run `.venv/bin/python scripts/gx_suites.py` "
-            "and commit gx/"
-        )
-    if not gx_duckdb.persisted_connection_enabled():
-        raise GateError("the GX DuckDB workaround is not active (see scripts/gx_duckdb.py)")
-    names = [gx_suites.GATE_CHECKPOINT] + ([gx_suites.DRIFT_CHECKPOINT] if with_drift else [])
-    checkpoints = [context.checkpoints.get(name) for name in names]
-    relations = {
-        plan.name: plan.relation
-        for plans in gx_suites.checkpoint_plans(config).values()
-        for plan in plans
-    }
-    parameters = expectation_parameters(config, as_of_date, run_date)
-    results = []
-    with gx_duckdb.database_url_env(db_path):
-        try:
-            for checkpoint in checkpoints:
-                run = _run_identifier(run_id)
-                results.append(checkpoint.run(expectation_parameters=parameters, run_id=run))
-        except Exception as error:
-            raise GateError(f"Great Expectations could not validate: {error}") from error
-        finally:
-            gx_duckdb.close_execution_engines(context, checkpoints)
-    outcomes = [
-        outcome
-        for result in results
-        for suite_result in result.run_results.values()
-        for outcome in outcomes_from_suite_result(
-            suite_result, relations[suite_result.suite_name], config.example_rows
-        )
-    ]
-    docs = _build_data_docs(context, [key for result in results for key in result.run_results])
+    plans = gate_suites(config) + (drift_suites(config) if with_drift else [])
+    root = gx_suites.context_dir(target.target_path, target.name)
     try:
-        prune_old_runs(config.path.parent / "uncommitted", keep_runs=config.keep_runs)
+        context = gx_suites.run_context(root)
+    except Exception as error:
+        raise GateError(f"cannot set up the GX context in {root}: {error}") from error
+    parameters = expectation_parameters(config, as_of_date, run_date)
+    run = _run_identifier(run_id)
+    outcomes: list[Outcome] = []
+    result_ids: list[Any] = []
+    try:
+        with gx_engines.engine_data(
+            context, target.name, [plan.relation for plan in plans], target.db_path
+        ) as data:
+            for plan in plans:
+                try:
+                    definition = gx_suites.add_validation_definition(
+                        context, plan, data.batch_definition(plan.relation)
+                    )
+                    result = definition.run(
+                        batch_parameters=data.batch_parameters(plan.relation),
+                        expectation_parameters=parameters,
+                        result_format=gx_suites.RESULT_FORMAT,
+                        run_id=run,
+                    )
+                except Exception as error:
+                    raise GateError(
+                        f"Great Expectations could not validate {plan.name}: "
+                        f"{data.redact(' '.join(str(error).split())[:500])}"
+                    ) from error
+                outcomes += outcomes_from_suite_result(
+                    result, plan.relation, config.example_rows
+                )
+                result_ids.append(_result_identifier(result, run))
+    except gx_engines.EngineError as error:
+        raise GateError(str(error)) from None
+    docs = _build_data_docs(context, result_ids)
+    try:
+        prune_old_runs(root / "uncommitted", keep_runs=config.keep_runs)
     except OSError as error:
         log.warning("could not prune old validation results: %s", error)
     return GateRun(outcomes=outcomes, notes=[], data_docs=docs)
@@ -248,8 +288,22 @@ def _run_identifier(run_id: str) -> Any:
     return RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
 
 
+def _result_identifier(result: Any, run: Any) -> Any:
+    """The key under which ValidationDefinition.run stored a result (for its Data Docs page)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    return ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
+        run_id=run,
+        batch_identifier=result.batch_id,
+    )
+
+
 def _build_data_docs(context: Any, result_ids: list[Any]) -> str | None:
-    """Write Data Docs for this run (gx/uncommitted/data_docs); a failure here only warns."""
+    """Write Data Docs for this run (<context>/uncommitted/data_docs); a failure only warns."""
     try:
         sites = context.build_data_docs(resource_identifiers=result_ids)
     except Exception as error:
@@ -261,8 +315,8 @@ def _build_data_docs(context: Any, result_ids: list[Any]) -> str | None:
 def prune_old_runs(uncommitted: Path, keep_runs: int) -> int:
     """Delete stored validation results and their Data Docs pages beyond the newest runs.
 
-    Each gate run stores results under one or two run-time folders (gate, drift); keep the
-    newest 2 * keep_runs run times. Returns the number of folders removed.
+    All results of one gate run share its run time (one folder per suite); keep the newest
+    keep_runs run times. Returns the number of folders removed.
     """
     folders = [
         path
@@ -272,7 +326,7 @@ def prune_old_runs(uncommitted: Path, keep_runs: int) -> int:
         if path.is_dir() and RUN_TIME_FOLDER.match(path.name)
     ]
     run_times = sorted({folder.name for folder in folders}, reverse=True)
-    expired = set(run_times[2 * keep_runs:])
+    expired = set(run_times[keep_runs:])
     removed = 0
     for folder in folders:
         if folder.name in expired:
@@ -283,21 +337,24 @@ def prune_old_runs(uncommitted: Path, keep_runs: int) -> int:
     return removed
 
 
-def _sample_failing_sql_checks(db_path: Path, outcomes: list[Outcome], limit: int) -> None:
-    """A few offending rows for each failed SQL check, queried read-only in DuckDB."""
-    from gx_duckdb import relation_query
+def _sample_failing_sql_checks(target: GateTarget, outcomes: list[Outcome], limit: int) -> None:
+    """A few offending rows for each failed SQL check, queried read-only on the engine."""
+    from gx_engines import query_with_columns
 
     failing = [o for o in outcomes if o.query and not o.success and not o.examples]
     if not failing:
         return
     try:
-        with duckdb.connect(str(db_path), read_only=True) as connection:
+        with connect(target.name, target.db_path, read_only=True) as warehouse:
             for outcome in failing:
-                query = str(outcome.query).replace(
-                    "{batch}", f"({relation_query(outcome.relation)})"
-                )
-                cursor = connection.execute(f"select * from ({query}) as unexpected limit {limit}")
-                columns = [column[0] for column in cursor.description]
-                outcome.examples = format_rows(columns, cursor.fetchall())
-    except duckdb.Error as error:
+                query = str(outcome.query).replace("{batch}", outcome.relation)
+                try:
+                    columns, rows = query_with_columns(
+                        warehouse, f"select * from ({query}) as unexpected limit {limit}"
+                    )
+                except Exception as error:
+                    log.warning("could not sample example rows for %s: %s", outcome.check, error)
+                    continue
+                outcome.examples = format_rows(columns, rows)
+    except Exception as error:
         log.warning("could not sample example rows: %s", error)

@@ -1,4 +1,5 @@
-"""The GX-on-DuckDB workaround (scripts/gx_duckdb.py): real passes pass, real failures fail."""
+"""The GX-on-DuckDB workaround (scripts/gx_duckdb.py), applied by the gate's engine module
+(scripts/gx_engines.py): real passes pass, real failures fail, engines are closed."""
 
 from __future__ import annotations
 
@@ -17,8 +18,13 @@ import pytest
 import sqlalchemy as sa
 
 import gx_duckdb
+import gx_engines
+import gx_suites
+from gx_checks import SuitePlan
+from warehouse import target_credentials
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
+RELATION = "demo.numbers"
 
 
 @pytest.fixture
@@ -36,32 +42,25 @@ def numbers_db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def validate(numbers_db: Path) -> Iterator[Any]:
-    """Run expectations on demo.numbers through an ephemeral GX context, like the gate does."""
-    gx_duckdb.enable_persisted_connection()
+    """Run expectations on demo.numbers the way the gate does: the duckdb data source of
+    gx_engines, a suite and a validation definition per call, ValidationDefinition.run."""
     context = gx.get_context(mode="ephemeral")
-    with gx_duckdb.database_url_env(numbers_db):
-        datasource = context.data_sources.add_sql(
-            name="numbers_db",
-            connection_string=gx_duckdb.CONNECTION_STRING,
-            kwargs=gx_duckdb.ENGINE_KWARGS,
-        )
-        asset = datasource.add_query_asset(
-            name="numbers", query=gx_duckdb.relation_query("demo.numbers")
-        )
-        batch_definition = asset.add_batch_definition_whole_table("all_rows")
+    with gx_engines.engine_data(context, "duckdb", [RELATION], numbers_db) as data:
 
         def run(*expectations: Any) -> list[Any]:
-            name = f"suite_{len(context.suites.all())}"
-            suite = context.suites.add(gx.ExpectationSuite(name=name))
-            for expectation in expectations:
-                suite.add_expectation(expectation)
-            definition = context.validation_definitions.add(
-                gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=suite)
+            plan = SuitePlan(
+                relation=RELATION, stage=f"s{len(context.suites.all())}",
+                expectations=tuple(expectations),
             )
-            return list(definition.run(result_format="SUMMARY").results)
+            definition = gx_suites.add_validation_definition(
+                context, plan, data.batch_definition(RELATION)
+            )
+            result = definition.run(
+                batch_parameters=data.batch_parameters(RELATION), result_format="SUMMARY"
+            )
+            return list(result.results)
 
         yield run
-        gx_duckdb.close_execution_engines(context, datasources=[datasource])
 
 
 def _raised(result: Any) -> bool:
@@ -77,9 +76,10 @@ def test_passing_expectations_pass(validate: Any) -> None:
         gxe.ExpectColumnValuesToBeUnique(column="n"),
         gxe.ExpectColumnValuesToNotBeNull(column="label"),
         gxe.ExpectTableRowCountToBeBetween(min_value=10, max_value=10),
+        gxe.ExpectTableColumnsToMatchSet(column_set=["n", "label"], exact_match=True),
         gxe.UnexpectedRowsExpectation(unexpected_rows_query="select * from {batch} where n > 10"),
     )
-    assert [result.success for result in results] == [True] * 5
+    assert [result.success for result in results] == [True] * 6
     assert not any(_raised(result) for result in results)
 
 
@@ -87,6 +87,7 @@ def test_deliberately_failing_expectations_fail_with_the_real_observation(valida
     results = validate(
         gxe.ExpectColumnMaxToBeBetween(column="n", max_value=5),
         gxe.ExpectColumnValuesToBeBetween(column="n", max_value=8),
+        gxe.ExpectTableColumnsToMatchSet(column_set=["n", "name"], exact_match=True),
         gxe.UnexpectedRowsExpectation(unexpected_rows_query="select * from {batch} where n > 7"),
     )
     by_type = {result.expectation_config.type: result for result in results}
@@ -100,25 +101,38 @@ def test_deliberately_failing_expectations_fail_with_the_real_observation(valida
 
 
 def test_engines_are_closed_so_a_writer_can_open_the_file(numbers_db: Path) -> None:
-    gx_duckdb.enable_persisted_connection()
     context = gx.get_context(mode="ephemeral")
-    with gx_duckdb.database_url_env(numbers_db):
-        datasource = context.data_sources.add_sql(
-            name="numbers_db",
-            connection_string=gx_duckdb.CONNECTION_STRING,
-            kwargs=gx_duckdb.ENGINE_KWARGS,
-        )
-        batch = datasource.add_query_asset(name="numbers", query="select * from demo.numbers")
-        result = batch.add_batch_definition_whole_table("all").get_batch().validate(
-            gxe.ExpectColumnValuesToBeUnique(column="n")
-        )
+    with gx_engines.engine_data(context, "duckdb", [RELATION], numbers_db) as data:
+        batch = data.batch_definition(RELATION).get_batch()
+        result = batch.validate(gxe.ExpectColumnValuesToBeUnique(column="n"))
         assert result.success
-        engine = datasource.get_execution_engine()
+        engine = data.datasource.get_execution_engine()
         with pytest.raises(sa.exc.DBAPIError, match="read-only"):
             engine.execute_query(sa.text("create table demo.scratch (x integer)"))
-        gx_duckdb.close_execution_engines(context, datasources=[datasource])
+        assert os.environ[gx_engines.SQL_URL_ENV_VAR] == gx_duckdb.database_url(numbers_db)
+    assert gx_engines.SQL_URL_ENV_VAR not in os.environ
     with duckdb.connect(str(numbers_db)) as writer:
         writer.execute("create table demo.written_after_gx (x integer)")
+
+
+def test_the_file_context_stores_no_connection_url(numbers_db: Path, tmp_path: Path) -> None:
+    context = gx_suites.run_context(tmp_path / "gx")
+    with gx_engines.engine_data(context, "duckdb", [RELATION], numbers_db):
+        pass
+    stored = (tmp_path / "gx" / "great_expectations.yml").read_text()
+    assert "${HEALTH_GX_SQL_URL}" in stored
+    assert str(numbers_db) not in stored
+
+
+def test_the_duckdb_settings_come_from_the_dbt_profile() -> None:
+    settings = target_credentials("duckdb").settings
+    assert settings["memory_limit"] and settings["threads"]
+    assert gx_duckdb.engine_kwargs() == {
+        "connect_args": {"read_only": True, "config": dict(settings)}
+    }
+    assert gx_duckdb.engine_kwargs({"memory_limit": "1GB"})["connect_args"]["config"] == {
+        "memory_limit": "1GB"
+    }
 
 
 def test_enabling_twice_adds_duckdb_once() -> None:
@@ -131,27 +145,25 @@ def test_enabling_twice_adds_duckdb_once() -> None:
     assert gx_duckdb.persisted_connection_enabled()
 
 
-def test_database_url_env_is_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(gx_duckdb.URL_ENV_VAR, raising=False)
-    db_path = tmp_path / "x.duckdb"
-    with gx_duckdb.database_url_env(db_path):
-        assert os.environ[gx_duckdb.URL_ENV_VAR] == f"duckdb:///{db_path.resolve()}"
-    assert gx_duckdb.URL_ENV_VAR not in os.environ
-
-
-def test_without_the_workaround_gx_fails_every_expectation_silently(numbers_db: Path) -> None:
+def test_without_the_workaround_gx_fails_every_expectation_silently(
+    numbers_db: Path, tmp_path: Path
+) -> None:
     """Documents the GX bug the workaround exists for. If this starts failing after a GX upgrade,
-    GX handles DuckDB itself: drop enable_persisted_connection() (and this test)."""
-    script = textwrap.dedent(
+    GX handles DuckDB itself: drop enable_persisted_connection() (and this test).
+
+    (A script file, not `python -c`: pyspark, imported by GX, exits a process whose main module
+    has no file, taking it for a doctest run.)"""
+    script = tmp_path / "without_workaround.py"
+    script.write_text(textwrap.dedent(
         f"""
-        import os, sys
+        import sys
         sys.path.insert(0, {str(SCRIPTS_DIR)!r})
         import great_expectations as gx, great_expectations.expectations as gxe
         import gx_duckdb
         context = gx.get_context(mode="ephemeral")
-        os.environ[gx_duckdb.URL_ENV_VAR] = gx_duckdb.database_url({str(numbers_db)!r})
         datasource = context.data_sources.add_sql(
-            name="db", connection_string=gx_duckdb.CONNECTION_STRING, kwargs=gx_duckdb.ENGINE_KWARGS
+            name="db", connection_string=gx_duckdb.database_url({str(numbers_db)!r}),
+            kwargs=gx_duckdb.engine_kwargs({{}}),
         )
         batch = datasource.add_query_asset(name="numbers", query="select * from demo.numbers")
         result = batch.add_batch_definition_whole_table("all").get_batch().validate(
@@ -159,10 +171,10 @@ def test_without_the_workaround_gx_fails_every_expectation_silently(numbers_db: 
         )
         print("SUCCESS" if result.success else "FAILED", str(result.exception_info)[:2000])
         """
-    )
+    ))
     completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=300
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=300
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert completed.stdout.startswith("FAILED"), completed.stdout
+    assert completed.stdout.startswith("FAILED"), completed.stdout + completed.stderr[-2000:]
     assert "list index out of range" in completed.stdout
