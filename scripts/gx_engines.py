@@ -202,26 +202,6 @@ def _spark_engine_data(context: Any, relations: list[str]) -> EngineData:
     return data
 
 
-# ---------------------------------------------------------------------------------- queries
-
-
-def query_with_columns(warehouse: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of a query through a warehouse.Warehouse connection.
-
-    (warehouse.Warehouse.query returns rows only; this reads the names from the connection it
-    wraps.)
-    """
-    if warehouse.engine == SPARK:
-        frame = warehouse.session.sql(sql)
-        return list(frame.columns), [tuple(row) for row in frame.collect()]
-    if warehouse.engine == "duckdb":
-        cursor = warehouse.connection.execute(sql)
-        return [column[0] for column in cursor.description], cursor.fetchall()
-    with warehouse.connection.cursor() as cursor:
-        cursor.execute(sql)
-        return [column[0] for column in cursor.description], cursor.fetchall()
-
-
 # ---------------------------------------------------------------------------------- helpers
 
 

@@ -13,8 +13,6 @@ import argparse
 import logging
 import time
 
-from warehouse import ENGINES, WarehouseError, connect
-
 from pipeline_config import (
     DEFAULT_TARGET,
     EXIT_BAD_INPUT,
@@ -26,6 +24,7 @@ from pipeline_config import (
     missing_raw_files,
     raw_data_format,
 )
+from warehouse import ENGINES, WarehouseError, connect
 
 log = logging.getLogger("load_raw")
 

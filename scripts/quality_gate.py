@@ -339,8 +339,6 @@ def prune_old_runs(uncommitted: Path, keep_runs: int) -> int:
 
 def _sample_failing_sql_checks(target: GateTarget, outcomes: list[Outcome], limit: int) -> None:
     """A few offending rows for each failed SQL check, queried read-only on the engine."""
-    from gx_engines import query_with_columns
-
     failing = [o for o in outcomes if o.query and not o.success and not o.examples]
     if not failing:
         return
@@ -349,8 +347,8 @@ def _sample_failing_sql_checks(target: GateTarget, outcomes: list[Outcome], limi
             for outcome in failing:
                 query = str(outcome.query).replace("{batch}", outcome.relation)
                 try:
-                    columns, rows = query_with_columns(
-                        warehouse, f"select * from ({query}) as unexpected limit {limit}"
+                    columns, rows = warehouse.query_with_columns(
+                        f"select * from ({query}) as unexpected limit {limit}"
                     )
                 except Exception as error:
                     log.warning("could not sample example rows for %s: %s", outcome.check, error)

@@ -68,6 +68,11 @@ class Warehouse:
         self.execute(f"create table {relation} as {select}")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query (none for a statement)."""
+        return self.query_with_columns(sql)[1]
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query."""
         raise NotImplementedError
 
     def execute(self, sql: str) -> None:
@@ -118,9 +123,11 @@ class DuckDBWarehouse(Warehouse):
             hint = " (another process has the file open?)" if "lock" in str(error).lower() else ""
             raise WarehouseError(f"cannot open {db_path}{hint}: {error}") from error
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         cursor = self.connection.execute(sql)
-        return cursor.fetchall() if cursor.description else []
+        if not cursor.description:
+            return [], []
+        return [column[0] for column in cursor.description], cursor.fetchall()
 
     def relation_exists(self, schema: str, name: str) -> bool:
         return self.connection.execute(
@@ -162,10 +169,17 @@ class PostgresWarehouse(Warehouse):
             ) from error
         self.connection.autocommit = True
 
-    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def query_with_columns(
+        self, sql: str, parameters: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
         with self.connection.cursor() as cursor:
             cursor.execute(sql, parameters or None)
-            return cursor.fetchall() if cursor.description else []
+            if not cursor.description:
+                return [], []
+            return [column[0] for column in cursor.description], cursor.fetchall()
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.query_with_columns(sql, parameters)[1]
 
     def relation_exists(self, schema: str, name: str) -> bool:
         return self.query(
@@ -232,8 +246,9 @@ class SparkWarehouse(Warehouse):
         partitioned = f" partitioned by ({partition_by})" if partition_by else ""
         self.execute(f"create table {relation} using parquet{partitioned} as {select}")
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.session.sql(sql).collect()]
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        frame = self.session.sql(sql)
+        return list(frame.columns), [tuple(row) for row in frame.collect()]
 
     def relation_exists(self, schema: str, name: str) -> bool:
         return bool(self.session.catalog.databaseExists(schema)) and bool(

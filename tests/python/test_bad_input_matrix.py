@@ -323,9 +323,9 @@ CASES: tuple[Case, ...] = (
     Case("all_scores_identical", EXIT_GATE_FAILED,
          ("score_spread", "expect_column_stdev_to_be_between", "health_score"),
          corrupt_project=edit_seed("scoring_bands", flat_points)),
-    Case("gate_config_edited_without_regenerating_gx", EXIT_GATE_FAILED,
-         ("out of date", "scripts/gx_suites.py"),
-         corrupt_project=edit_gate_config("max_drop_share: 0.2", "max_drop_share: 0.3")),
+    Case("gate_config_threshold_takes_effect_at_run_time", EXIT_GATE_FAILED,
+         ("score_spread", "min_value=1000.0"),
+         corrupt_project=edit_gate_config("min_stdev: 1.0", "min_stdev: 1000.0")),
     Case("backfill_date_only_warns", EXIT_OK, ("WARNING", "dates_after_as_of"),
          extra_args=("--as-of-date", "2024-12-24"), expect_warnings=True),
 )

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline_config import PROJECT_DIR, PipelinePaths, scoring_config_version
 from summary_report import build_summary
+from warehouse import connect
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
 DBT = Path(sys.executable).parent / "dbt"
@@ -26,7 +27,8 @@ def query(db_path: Path, sql: str) -> list[tuple]:
 @pytest.fixture
 def published_sample(published_baseline) -> tuple[Path, str]:
     """The session's gated refresh of the bundled sample data, and its printed summary."""
-    return published_baseline.db_path, build_summary(published_baseline.db_path)
+    with connect("duckdb", published_baseline.db_path, read_only=True) as warehouse:
+        return published_baseline.db_path, build_summary(warehouse)
 
 
 def test_sample_data_publishes_one_valid_score_per_account(published_sample) -> None:
