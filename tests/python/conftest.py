@@ -125,6 +125,31 @@ def postgres_env() -> Iterator[dict[str, str]]:
                     os.environ[key] = value
 
 
+@pytest.fixture(scope="session")
+def postgres_build(postgres_env: dict[str, str]) -> dict[str, str]:
+    """A database of its own on the scratch cluster with the sample data loaded and built by dbt
+    (nothing published); returns the PG* variables that reach it."""
+    import psycopg2
+
+    env = {**postgres_env, "PGDATABASE": "health_build"}
+    with psycopg2.connect(dbname="postgres") as admin:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute("create database health_build")
+    run_env = {**refresh_env(), **env}
+    for command in (
+        [sys.executable, str(REPO_DIR / "scripts" / "load_raw.py"), "--target", "postgres",
+         "--raw-data-dir", str(SAMPLE_DATA_DIR)],
+        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_DIR),
+         "--profiles-dir", str(REPO_DIR), "--target", "postgres", "--quiet"],
+    ):
+        completed = subprocess.run(
+            command, env=run_env, capture_output=True, text=True, check=False, cwd=REPO_DIR
+        )
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return env
+
+
 @dataclass(frozen=True)
 class PublishedBaseline:
     """A database into which the sample data was refreshed and published once."""

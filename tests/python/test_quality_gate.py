@@ -1,5 +1,5 @@
 """The quality gate on a published sample database, tampered with in place (no dbt run), and on a
-PostgreSQL database built by dbt (skipped when none is reachable through the PG* variables)."""
+PostgreSQL database built by dbt on the session's scratch cluster."""
 
 from __future__ import annotations
 
@@ -338,36 +338,17 @@ def test_the_postgres_url_quotes_the_password_and_messages_hide_it() -> None:
 
 
 @pytest.fixture
-def postgres_candidate() -> Iterator[str]:
-    """The PostgreSQL database the PG* variables point at, with the dbt models built in it
-    (skipped when unreachable or not built). The gate only reads it."""
-    import psycopg2
-
+def postgres_candidate(
+    postgres_build: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The sample data built by dbt in a database of the scratch PostgreSQL cluster (nothing
+    published). The gate only reads it."""
     from warehouse import target_credentials
 
+    for key, value in postgres_build.items():
+        monkeypatch.setenv(key, value)
     target_credentials.cache_clear()  # read the PG* variables as they are now
-    credentials = target_credentials("postgres")
-    where = f"{credentials.host}:{credentials.port}/{credentials.database}"
-    try:
-        connection = psycopg2.connect(
-            host=credentials.host, port=credentials.port, user=credentials.user,
-            password=credentials.password, dbname=credentials.database, connect_timeout=3,
-        )
-    except psycopg2.Error as error:
-        pytest.skip(
-            f"no PostgreSQL reachable at {where} (set PGHOST/PGPORT/PGUSER/PGPASSWORD/"
-            f"PGDATABASE): {str(error).strip().splitlines()[0]}"
-        )
-    with connection, connection.cursor() as cursor:
-        cursor.execute("select to_regclass(%s)", (CONFIG.candidate.scores,))
-        built = cursor.fetchone()[0] is not None
-    connection.close()
-    if not built:
-        pytest.skip(
-            f"PostgreSQL at {where} has no {CONFIG.candidate.scores}: run "
-            "`scripts/load_raw.py --target postgres` and `dbt build --target postgres` first"
-        )
-    yield where
+    yield f"{postgres_build['PGHOST']}:{postgres_build['PGPORT']}/{postgres_build['PGDATABASE']}"
     target_credentials.cache_clear()
 
 
