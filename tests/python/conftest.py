@@ -132,10 +132,11 @@ def postgres_build(postgres_env: dict[str, str]) -> dict[str, str]:
     import psycopg2
 
     env = {**postgres_env, "PGDATABASE": "health_build"}
-    with psycopg2.connect(dbname="postgres") as admin:
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute("create database health_build")
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("create database health_build")
+    admin.close()
     run_env = {**refresh_env(), **env}
     for command in (
         [sys.executable, str(REPO_DIR / "scripts" / "load_raw.py"), "--target", "postgres",
