@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -278,12 +279,17 @@ class SparkWarehouse(Warehouse):
 @cache
 def spark_session() -> Any:
     """The process's Spark session, with the profile's server_side_parameters."""
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per closed socket otherwise
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("customer_health").enableHiveSupport()
     for key, value in target_credentials("spark").server_side_parameters.items():
         builder = builder.config(key, str(value))
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    # dbt-spark asks for the session on every query, and Spark warns each time that it exists.
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def _parquet_as_csv(folder: Path) -> Path:
