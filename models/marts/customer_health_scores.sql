@@ -10,7 +10,7 @@ account_scores as (
 
 segmented_accounts as (
 
-    select * from {{ ref('int_accounts_segmented') }}
+    select * from {{ ref('int_account_segments') }}
 
 ),
 

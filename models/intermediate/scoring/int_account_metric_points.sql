@@ -15,7 +15,7 @@ metric_values as (
 
 segmented_accounts as (
 
-    select * from {{ ref('int_accounts_segmented') }}
+    select * from {{ ref('int_account_segments') }}
 
 ),
 
