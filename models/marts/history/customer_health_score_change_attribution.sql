@@ -2,11 +2,6 @@
     contributed on this and on the previous scored date, and the difference. The differences sum to
     the change of the unrounded score (a metric without points contributes 0). Incremental: a
     run recomputes only the dates it scores and later ones. -#}
-{{ config(
-    materialized='incremental',
-    unique_key='as_of_date',
-    on_schema_change='fail',
-) }}
 
 -- depends_on: {{ ref('int_as_of_dates') }}, {{ ref('customer_health_score_history') }}
 

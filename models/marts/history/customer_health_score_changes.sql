@@ -2,11 +2,6 @@
     (improving / stable / declining, var trend_threshold_points), whether the status worsened to
     at-risk or unhealthy, and the metrics that moved the score most, in words. Incremental: a
     run recomputes only the dates it scores and later ones. -#}
-{{ config(
-    materialized='incremental',
-    unique_key='as_of_date',
-    on_schema_change='fail',
-) }}
 
 -- depends_on: {{ ref('int_as_of_dates') }}
 

@@ -1,10 +1,6 @@
 {#- Every metric component ever built, one row per account, as-of date and metric; replaced per
     as-of date like customer_health_score_history. -#}
-{{ config(
-    materialized='incremental',
-    unique_key='as_of_date',
-    on_schema_change='append_new_columns',
-) }}
+{{ config(on_schema_change='append_new_columns') }}
 
 -- Same columns as the model it keeps, so new columns flow in (on_schema_change).
 -- noqa: disable=AM04

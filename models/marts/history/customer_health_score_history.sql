@@ -2,11 +2,7 @@
     date's rows (delete+insert on the key), so backfills are idempotent. The refresh resets this
     table from the published copy before each build, so an unpublished (failed) run never stays
     in history. -#}
-{{ config(
-    materialized='incremental',
-    unique_key='as_of_date',
-    on_schema_change='append_new_columns',
-) }}
+{{ config(on_schema_change='append_new_columns') }}
 
 -- Same columns as the model it keeps, so new columns flow in (on_schema_change).
 -- noqa: disable=AM04

@@ -1,5 +1,7 @@
 {#- Accounts whose status fell from healthy on the latest scored date, with why: the outreach list
-    for customer-success managers. -#}
+    for customer-success managers. Only the latest date, so a table, not incremental like the rest
+    of the folder. -#}
+{{ config(materialized='table') }}
 
 with
 

@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {%- set raw_columns = [
     'subscription_id', 'account_id', 'start_date', 'end_date', 'plan_tier', 'seats',
     'mrr_amount', 'arr_amount', 'is_trial', 'upgrade_flag', 'downgrade_flag', 'churn_flag',

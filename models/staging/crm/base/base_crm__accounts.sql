@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {%- set raw_columns = [
     'account_id', 'account_name', 'industry', 'country', 'signup_date',
     'referral_source', 'plan_tier', 'seats', 'is_trial',

@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {%- set raw_columns = [
     'churn_event_id', 'account_id', 'churn_date', 'reason_code', 'refund_amount_usd',
     'preceding_upgrade_flag', 'preceding_downgrade_flag', 'is_reactivation', 'feedback_text',

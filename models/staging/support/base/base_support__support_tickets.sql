@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {%- set raw_columns = [
     'ticket_id', 'account_id', 'submitted_at', 'closed_at', 'resolution_time_hours',
     'priority', 'first_response_time_minutes', 'satisfaction_score', 'escalation_flag',
