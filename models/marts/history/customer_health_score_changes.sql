@@ -1,7 +1,7 @@
 {#- One row per account per scored date after its first: the previous score, the change, a trend
-    (improving / stable / declining, var trend_threshold_points), whether the status worsened to
-    at-risk or unhealthy, and the metrics that moved the score most, in words. Incremental: a
-    run recomputes only the dates it scores and later ones. -#}
+    (improving / stable / declining, var trend_threshold_points), whether the status fell from the
+    best one of the health_statuses seed (healthy) to a worse one, and the metrics that moved the
+    score most, in words. Incremental: a run recomputes only the dates it scores and later ones. -#}
 
 -- depends_on: {{ ref('int_as_of_dates') }}
 
@@ -25,6 +25,16 @@ attribution as (
 health_statuses as (
 
     select * from {{ ref('health_statuses') }}
+
+),
+
+ranked_statuses as (
+
+    select
+        status,
+        status_rank = min(status_rank) over () as is_best_status
+
+    from health_statuses
 
 ),
 
@@ -107,7 +117,7 @@ final as (
         with_previous.grade,
         with_previous.previous_status,
         with_previous.status,
-        previous_statuses.status_rank = 1 and current_statuses.status_rank > 1
+        previous_statuses.is_best_status and not current_statuses.is_best_status
             as is_newly_at_risk,
         with_previous.previous_scoring_config_version != with_previous.scoring_config_version
             as is_scoring_config_changed,
@@ -115,9 +125,9 @@ final as (
         with_previous.driver_1
 
     from with_previous
-    inner join health_statuses as current_statuses
+    inner join ranked_statuses as current_statuses
         on with_previous.status = current_statuses.status
-    inner join health_statuses as previous_statuses
+    inner join ranked_statuses as previous_statuses
         on with_previous.previous_status = previous_statuses.status
     left join movers
         on

@@ -1,5 +1,6 @@
-{#- Outreach list: at-risk and unhealthy accounts, largest annual revenue at risk first, with the
-    reasons in words. -#}
+{#- Outreach list: accounts in any status but the best one of the health_statuses seed (at risk,
+    unhealthy), largest annual revenue at risk (MRR x var arr_months) first, with the reasons in
+    words. -#}
 
 with
 
@@ -15,6 +16,16 @@ health_statuses as (
 
 ),
 
+ranked_statuses as (
+
+    select
+        status,
+        status_rank = min(status_rank) over () as is_best_status
+
+    from health_statuses
+
+),
+
 final as (
 
     select
@@ -25,7 +36,7 @@ final as (
         scores.health_score,
         scores.grade,
         scores.status,
-        scores.mrr_amount * 12 as arr_at_risk,
+        scores.mrr_amount * {{ var('arr_months') }} as arr_at_risk,
         row_number() over (
             partition by scores.as_of_date
             order by scores.mrr_amount desc, scores.health_score asc, scores.account_id asc
@@ -39,9 +50,9 @@ final as (
         ]) }} as reason
 
     from scores
-    inner join health_statuses
-        on scores.status = health_statuses.status
-    where health_statuses.status_rank > 1
+    inner join ranked_statuses
+        on scores.status = ranked_statuses.status
+    where not ranked_statuses.is_best_status
 
 )
 

@@ -1,5 +1,6 @@
 {#- Outreach list: likely promoters (references, case studies, reviews): a high score and high
-    CSAT (vars promoter_min_score, promoter_min_csat). -#}
+    CSAT (metric var promoter_csat_metric, at least var promoter_min_csat; score at least var
+    promoter_min_score). -#}
 
 with
 
@@ -12,7 +13,7 @@ scores as (
 components as (
 
     select * from {{ ref('customer_health_score_components') }}
-    where metric_name = 'avg_csat'
+    where metric_name = '{{ var("promoter_csat_metric") }}'
 
 ),
 
@@ -29,7 +30,7 @@ final as (
         {{ dbt.concat([
             "'Score '", number_text("scores.health_score"),
             "' ('", 'scores.grade', "') with an average CSAT of '",
-            format_metric_value('components.metric_value'), "' of 5'",
+            format_metric_value('components.metric_value', 'components.unit'),
         ]) }} as reason
 
     from scores

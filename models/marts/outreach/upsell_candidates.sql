@@ -1,5 +1,6 @@
-{#- Outreach list: accounts in the best status (healthy) using their seats heavily (usage per
-    seat of at least var upsell_min_usage_per_seat), candidates for more seats or a higher tier. -#}
+{#- Outreach list: accounts in the best status of the health_statuses seed (healthy) using their
+    seats heavily (metric var upsell_usage_metric, usage per seat, of at least var
+    upsell_min_usage_per_seat), candidates for more seats or a higher tier. -#}
 
 with
 
@@ -12,13 +13,23 @@ scores as (
 components as (
 
     select * from {{ ref('customer_health_score_components') }}
-    where metric_name = 'usage_per_seat'
+    where metric_name = '{{ var("upsell_usage_metric") }}'
 
 ),
 
 health_statuses as (
 
     select * from {{ ref('health_statuses') }}
+
+),
+
+ranked_statuses as (
+
+    select
+        status,
+        status_rank = min(status_rank) over () as is_best_status
+
+    from health_statuses
 
 ),
 
@@ -45,10 +56,10 @@ final as (
         on
             scores.account_id = components.account_id
             and scores.as_of_date = components.as_of_date
-    inner join health_statuses
-        on scores.status = health_statuses.status
+    inner join ranked_statuses
+        on scores.status = ranked_statuses.status
     where
-        health_statuses.status_rank = 1
+        ranked_statuses.is_best_status
         and components.metric_value >= {{ var('upsell_min_usage_per_seat') }}
 
 )
