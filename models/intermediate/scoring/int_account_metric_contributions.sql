@@ -54,11 +54,12 @@ ranked as (
     select
         *,
         case
+            -- bigint on every engine (Spark's row_number() is an int).
             when points_lost > 0
-                then row_number() over (
+                then cast(row_number() over (
                     partition by account_id, as_of_date
                     order by coalesce(points_lost, -1) desc, metric_name
-                )
+                ) as bigint)
         end as driver_rank,
         {{ number_text('points_lost') }} as rounded_points_lost
 

@@ -48,10 +48,11 @@ final as (
         previous_points_contributed,
         points_contributed,
         {{ round_number('points_contributed - previous_points_contributed', 6) }} as points_change,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number() is an int).
+        cast(row_number() over (
             partition by account_id, as_of_date
             order by abs(points_contributed - previous_points_contributed) desc, metric_name
-        ) as change_rank
+        ) as bigint) as change_rank
 
     from with_previous
     where previous_as_of_date is not null

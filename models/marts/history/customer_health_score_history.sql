@@ -4,7 +4,8 @@
     in history. -#}
 {{ config(on_schema_change='append_new_columns') }}
 
--- Same columns as the model it keeps, so new columns flow in (on_schema_change).
+-- Same columns as the model it keeps (its contract lists them too): a column added there is
+-- added to the existing table (on_schema_change).
 -- noqa: disable=AM04
 with
 

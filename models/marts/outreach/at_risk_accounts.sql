@@ -37,10 +37,11 @@ final as (
         scores.grade,
         scores.status,
         scores.mrr_amount * {{ var('arr_months') }} as arr_at_risk,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number() is an int).
+        cast(row_number() over (
             partition by scores.as_of_date
             order by scores.mrr_amount desc, scores.health_score asc, scores.account_id asc
-        ) as outreach_rank,
+        ) as bigint) as outreach_rank,
         {{ dbt.concat([
             "'Score '", number_text("scores.health_score"),
             "' ('", 'scores.grade', "'): '",
