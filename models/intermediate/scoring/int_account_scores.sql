@@ -17,12 +17,11 @@ final as (
         as_of_date,
         {{ round_number('sum(points_contributed)', 4) }} as raw_score,
         {%- for category in var('score_categories') %}
-        {%- set category_score -%}
-            sum(case when category = '{{ category }}' then weight * points end)
-            / nullif(sum(case
-                when category = '{{ category }}' and points is not null then weight
-            end), 0)
-        {%- endset %}
+        {%- set category_score = (
+            "sum(case when category = '" ~ category ~ "' then weight * points end)"
+            ~ " / nullif(sum(case when category = '" ~ category
+            ~ "' and points is not null then weight end), 0)"
+        ) %}
         {{ round_number(category_score, 4) }} as {{ category }}_score,
         {%- endfor %}
         cast(sum(case when has_data and weight > 0 then 1 else 0 end) as integer)
