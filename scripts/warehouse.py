@@ -286,7 +286,13 @@ def spark_session() -> Any:
     builder = SparkSession.builder.appName("customer_health").enableHiveSupport()
     for key, value in target_credentials("spark").server_side_parameters.items():
         builder = builder.config(key, str(value))
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # no Java, no memory, metastore held by another process, ...
+        raise WarehouseError(
+            f"cannot start the local Spark session: {str(error).strip().splitlines()[0]} "
+            "(is Java 17 installed, and is no other process using HEALTH_SPARK_DIR?)"
+        ) from error
     # dbt-spark asks for the session on every query, and Spark warns each time that it exists.
     session.sparkContext.setLogLevel("ERROR")
     return session
