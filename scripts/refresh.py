@@ -93,12 +93,12 @@ def run_pipeline(args: argparse.Namespace, dbt_vars: dict[str, object], kind: st
     run_id = uuid.uuid4().hex[:12]
     config_version = scoring_config_version()
     try:
-        problem = missing_inputs(paths)
-        if problem:
-            log.error("%s", problem)
-            return EXIT_BAD_INPUT
-        log.info("%s %s on %s", kind, run_id, describe_target(paths))
         with pipeline_lock(paths.target, paths.lock_anchor):
+            problem = missing_inputs(paths)
+            if problem:
+                log.error("%s", problem)
+                return EXIT_BAD_INPUT
+            log.info("%s %s on %s", kind, run_id, describe_target(paths))
             dbt_vars = {**dbt_vars, "scoring_config_version": config_version}
             return run_locked(args, paths, run_id, config_version, dbt_vars, kind)
     except RefreshLockedError as error:
