@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 import benchmark
 
 
@@ -64,3 +66,66 @@ def test_table_and_json_carry_the_ratios() -> None:
     settings = benchmark.Settings(Path("/tmp"), 17.0, "3GB", 2, 7)
     size = benchmark.to_json([result], settings)["sizes"][0]
     assert size["build_to_floor"] == 3.0 and size["incremental_share"] == 0.2
+
+
+def test_engines_table_marks_duckdb_only_steps_and_orders_rows_by_size_then_engine() -> None:
+    def run(seconds: float, mb: float = 100.0) -> benchmark.Measurement:
+        return benchmark.Measurement(seconds, mb, 0)
+
+    def result(engine: str, accounts: int, **steps: benchmark.Measurement) -> benchmark.SizeResult:
+        return benchmark.SizeResult(
+            accounts=accounts, raw_rows={"feature_usage": 40_000}, generate_seconds=1.0,
+            full_build=run(20.0), full_build_model_seconds=15.0, full_build_test_seconds=5.0,
+            quality_gate=run(4.0), engine=engine, **steps,
+        )
+
+    results = [
+        result("spark", 1000, load=run(30.0, 4321.0)),
+        result("postgres", 2000, load=run(7.0)),
+        result("duckdb", 2000, floor=run(10.0), incremental_build=run(5.0)),
+        result("postgres", 1000, load=run(6.0)),
+    ]
+    lines = benchmark.format_table(results).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+            for line in lines[2:]]
+    assert [(r["engine"], r["accounts"]) for r in rows] == [
+        ("postgres", "1,000"), ("spark", "1,000"), ("duckdb", "2,000"), ("postgres", "2,000")]
+    spark, duckdb = rows[1], rows[2]
+    assert (spark["load s"], spark["load MB"]) == ("30.0", "4,321")
+    assert {spark[c] for c in ("floor s", "floor MB", "build/floor", "incremental s",
+                               "incr MB", "incr/full")} == {"n/a"}
+    assert (duckdb["load s"], duckdb["build/floor"], duckdb["incr/full"]) == ("n/a", "2.00x", "25%")
+    sizes = benchmark.to_json(results, benchmark.Settings(Path("/tmp"), 17.0, "3GB", 2, 7))["sizes"]
+    assert [s["engine"] for s in sizes] == ["postgres", "spark", "duckdb", "postgres"]
+    assert sizes[1]["build_to_floor"] is None and sizes[2]["incremental_share"] == 0.25
+
+
+def test_targets_default_to_duckdb_and_duckdb_runs_last() -> None:
+    default = benchmark.settings_from(benchmark.build_parser().parse_args([]))
+    assert default.targets == ("duckdb",)
+    chosen = benchmark.settings_from(benchmark.build_parser().parse_args(
+        ["--targets", "duckdb", "spark", "postgres", "spark", "--accounts", "10", "20",
+         "--postgres-option", "work_mem=64MB"]))
+    # DuckDB's incremental step lands the held-back day in the raw folders the others load from
+    assert chosen.targets == ("spark", "postgres", "duckdb")
+    assert chosen.postgres_options == ("work_mem=64MB",)
+    for bad in (["--targets", "oracle"], ["--postgres-option", "work_mem"]):
+        with pytest.raises(SystemExit):
+            benchmark.build_parser().parse_args(bad)
+
+
+def test_engine_env_reads_loaded_tables_in_full_with_a_spark_dir_per_size(tmp_path: Path) -> None:
+    settings = benchmark.Settings(tmp_path, 17.0, "3GB", 2, 7, targets=("spark", "postgres"),
+                                  postgres_options=("work_mem=64MB", "jit=off"))
+    server = benchmark.PostgresServer({"PGHOST": "localhost", "PGPORT": "5999"}, "scratch")
+    size_dir = tmp_path / "accounts_10"
+    spark = benchmark.engine_env(settings, "spark", size_dir, tmp_path / "raw", None)
+    assert spark["HEALTH_SPARK_DIR"] == str(size_dir / "spark")
+    assert spark["HEALTH_RAW_DATA_FORMAT"] == "csv"
+    postgres = benchmark.engine_env(settings, "postgres", size_dir, tmp_path / "raw", server)
+    assert postgres["PGPORT"] == "5999"
+    assert postgres["PGOPTIONS"].endswith("-c work_mem=64MB -c jit=off")
+    assert "--full-refresh" in benchmark.dbt_build_command(tmp_path, benchmark.LAST_DAY,
+                                                           "postgres")
+    assert "--full-refresh" not in benchmark.dbt_build_command(tmp_path, benchmark.LAST_DAY)
