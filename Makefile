@@ -52,10 +52,12 @@ build: $(BIN)/dbt
 	$(BIN)/dbt build --profiles-dir . --target $(TARGET)
 
 ## benchmark: full build, gate, floor and a one-day incremental refresh at 10k, 100k and 1M
-## accounts (about 30 minutes and 3 GB of disk; BENCHMARK_ACCOUNTS="10000 100000" for less)
+## accounts (about 30 minutes and 3 GB of disk; BENCHMARK_ACCOUNTS="10000 100000" for less;
+## BENCHMARK_TARGETS="duckdb postgres spark" adds load, build and gate on the other engines)
 BENCHMARK_ACCOUNTS ?= 10000 100000 1000000
+BENCHMARK_TARGETS ?= duckdb
 benchmark: $(BIN)/dbt
-	$(BIN)/python scripts/benchmark.py --accounts $(BENCHMARK_ACCOUNTS)
+	$(BIN)/python scripts/benchmark.py --accounts $(BENCHMARK_ACCOUNTS) --targets $(BENCHMARK_TARGETS)
 
 ## test: lint, dbt build with every data and unit test, pytest
 test: lint dbt-test pytest
