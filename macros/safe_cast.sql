@@ -11,8 +11,9 @@
 
 {#- PostgreSQL 15 has no try_cast: numbers are checked against a pattern before the cast (digits
     bounded so that the cast cannot overflow); dates and timestamps go through functions that
-    catch the cast error (created by create_safe_cast_functions, an on-run-start hook). Other
-    types (unit-test fixtures) are cast plainly. -#}
+    catch the cast error (created by create_safe_cast_functions, an on-run-start hook; `parallel
+    restricted`, because catching an error opens a subtransaction, which parallel workers may not).
+    Other types (unit-test fixtures) are cast plainly. -#}
 {% macro postgres__safe_cast(field, type) -%}
     {%- set patterns = {
         'bigint': '^[+-]?[0-9]{1,18}$',
@@ -47,7 +48,7 @@
     create schema if not exists {{ target.schema }};
     {%- for type in safe_cast_function_types() %}
     create or replace function {{ safe_cast_function(type) }}(value text)
-    returns {{ type }} language plpgsql immutable parallel safe as $$
+    returns {{ type }} language plpgsql immutable parallel restricted as $$
     begin
         return cast(value as {{ type }});
     exception when others then
