@@ -24,10 +24,12 @@ last day, then runs on each target (``--targets``, default duckdb only):
 
 The other engines run before DuckDB at each size, since DuckDB's last step lands the held-back day
 in the raw folders. PostgreSQL: the server the PG* variables point at when one answers, otherwise a
-scratch cluster (scripts/scratch_postgres.py) for the benchmark's duration. Spark: a local session
-(the profile's; driver memory from HEALTH_SPARK_DRIVER_MEMORY, default 4g) with its own
-HEALTH_SPARK_DIR per size under the work dir; Spark steps run one after another (its Derby
-metastore admits one process at a time).
+scratch cluster (scripts/scratch_postgres.py) for the benchmark's duration; every session runs
+with max_parallel_workers_per_gather=0 (see DEFAULT_POSTGRES_OPTIONS) plus any --postgres-option.
+Spark: a local session (the profile's; driver memory from HEALTH_SPARK_DRIVER_MEMORY, default 4g)
+with its own HEALTH_SPARK_DIR per size under the work dir; Spark steps run one after another (its
+Derby metastore admits one process at a time). A SIGTERM stops the running step and still deletes
+the scratch cluster.
 
 Every step runs as a subprocess; wall time and the peak resident memory of its whole process tree
 (sampled from /proc, so Linux only) are recorded; for a scratch PostgreSQL cluster the server's
@@ -47,6 +49,7 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -72,6 +75,13 @@ SAMPLE_SECONDS = 0.1
 # The defaults of profiles.yml; the floor gets the same, so both run under the same limits.
 PROFILE_MEMORY_LIMIT, PROFILE_THREADS = "3GB", 2
 PROFILE_SPARK_DRIVER_MEMORY, PROFILE_SPARK_SHUFFLE_PARTITIONS = "4g", "4"
+# Every PostgreSQL session of the benchmark runs without parallel query: the project's try-cast
+# functions (macros/safe_cast.sql) catch cast errors in a subtransaction, which PostgreSQL forbids
+# while a parallel plan runs, in workers and leader alike ("cannot start subtransactions during a
+# parallel operation"), so only `parallel unsafe` functions are safe there; declared `parallel
+# safe` or `parallel restricted`, staging fails from about 100k accounts, where the planner picks
+# parallel plans. On 2 cores with 2 dbt threads, parallel workers would only compete for the cores.
+DEFAULT_POSTGRES_OPTIONS = ("max_parallel_workers_per_gather=0",)
 GATE_COMMAND = "_gate"  # hidden first argument: run the quality gate in this process, then exit
 NOT_APPLICABLE = "n/a"
 
@@ -196,9 +206,15 @@ def measure(command: Sequence[str], env: dict[str, str], log_file: Path,
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        returncode = process.wait()
+        try:
+            returncode = process.wait()
+        except BaseException:  # interrupted: do not leave the step running
+            process.kill()
+            process.wait()
+            raise
+        finally:
+            done.set()
         seconds = time.perf_counter() - started
-        done.set()
         sampler.join()
     if returncode != 0:
         LOG.error("%s exited with %d; output in %s", command[0], returncode, log_file)
@@ -309,7 +325,7 @@ class Settings:
     threads: int
     seed: int
     targets: tuple[str, ...] = ("duckdb",)
-    postgres_options: tuple[str, ...] = ()  # name=value, for every PostgreSQL session
+    postgres_options: tuple[str, ...] = DEFAULT_POSTGRES_OPTIONS  # name=value, every session
     spark_driver_memory: str = PROFILE_SPARK_DRIVER_MEMORY
     spark_shuffle_partitions: str = PROFILE_SPARK_SHUFFLE_PARTITIONS
 
@@ -506,15 +522,14 @@ def run_engine(engine: str, data: GeneratedData, settings: Settings,
 
 
 def run_size(accounts: int, settings: Settings,
-             server: PostgresServer | None = None) -> list[SizeResult]:
+             server: PostgresServer | None = None) -> Iterator[SizeResult]:
+    """Each engine's result at one size, as soon as it has one."""
     data = generate(accounts, settings)
-    results = []
     for engine in run_order(settings.targets):
         if engine == "duckdb":
-            results.append(run_duckdb(data, settings))
+            yield run_duckdb(data, settings)
         else:
-            results.append(run_engine(engine, data, settings, server))
-    return results
+            yield run_engine(engine, data, settings, server)
 
 
 # ----------------------------------------------------------------------------- output
@@ -627,7 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--postgres-option", type=postgres_option, action="append", default=[],
                         dest="postgres_options", metavar="NAME=VALUE",
                         help="PostgreSQL setting for every session of the benchmark (PGOPTIONS), "
-                             "e.g. work_mem=256MB; repeatable (default: the server's settings)")
+                             "e.g. work_mem=256MB; repeatable; added after the default "
+                             f"{' '.join(DEFAULT_POSTGRES_OPTIONS)}, so it can override it")
     parser.add_argument("--spark-driver-memory",
                         default=os.environ.get("HEALTH_SPARK_DRIVER_MEMORY",
                                                PROFILE_SPARK_DRIVER_MEMORY),
@@ -646,7 +662,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         args.work_dir.resolve(), args.usage_rows_per_account_month, args.memory_limit,
         args.threads, args.seed, targets=tuple(run_order(args.targets)),
-        postgres_options=tuple(args.postgres_options),
+        postgres_options=DEFAULT_POSTGRES_OPTIONS + tuple(args.postgres_options),
         spark_driver_memory=args.spark_driver_memory,
         spark_shuffle_partitions=str(args.spark_shuffle_partitions),
     )
@@ -659,6 +675,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_gate(argv[1:])
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
+    # SIGTERM unwinds like Ctrl-C, so that the running step is stopped and a scratch PostgreSQL
+    # cluster deleted.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     json_path = args.json or settings.work_dir / "benchmark.json"
     results: list[SizeResult] = []
     uses_postgres = "postgres" in settings.targets
@@ -667,11 +686,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if postgres:
             print(f"PostgreSQL: {postgres}", flush=True)
         for accounts in args.accounts:
-            size_results = run_size(accounts, settings, server)
-            results.extend(size_results)
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(to_json(results, settings, postgres), indent=2) + "\n")
-            print(format_table(size_results), flush=True)
+            for result in run_size(accounts, settings, server):  # saved engine by engine
+                results.append(result)
+                json_path.parent.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(
+                    json.dumps(to_json(results, settings, postgres), indent=2) + "\n")
+                print(format_table([result]), flush=True)
     print()
     print(format_table(results))
     if postgres:
