@@ -12,7 +12,8 @@
 {#- PostgreSQL 15 has no try_cast: numbers are checked against a pattern before the cast (digits
     bounded so that the cast cannot overflow); dates and timestamps go through functions that
     catch the cast error (created by create_safe_cast_functions, an on-run-start hook; `parallel
-    restricted`, because catching an error opens a subtransaction, which parallel workers may not).
+    unsafe`, because catching an error opens a subtransaction, which no process of a parallel plan
+    may do, the leader included).
     Other types (unit-test fixtures) are cast plainly. -#}
 {% macro postgres__safe_cast(field, type) -%}
     {%- set patterns = {
@@ -48,7 +49,7 @@
     create schema if not exists {{ target.schema }};
     {%- for type in safe_cast_function_types() %}
     create or replace function {{ safe_cast_function(type) }}(value text)
-    returns {{ type }} language plpgsql immutable parallel restricted as $$
+    returns {{ type }} language plpgsql immutable parallel unsafe as $$
     begin
         return cast(value as {{ type }});
     exception when others then
