@@ -198,10 +198,12 @@ class PostgresWarehouse(Warehouse):
 
     def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
         """Replace schema.table with the file's rows, every column as text, in one transaction."""
+        with _as_csv(path, file_format) as csv_path:
+            self._copy_csv(schema, table, csv_path)
+
+    def _copy_csv(self, schema: str, table: str, path: Path) -> None:
         from psycopg2 import sql
 
-        if file_format != "csv":
-            path = _parquet_as_csv(path)
         with path.open(newline="") as handle:
             header = handle.readline().rstrip("\r\n").split(",")
         target = sql.Identifier(schema, table)
@@ -298,19 +300,29 @@ def spark_session() -> Any:
     return session
 
 
-def _parquet_as_csv(folder: Path) -> Path:
-    """A CSV copy of a Parquet folder (PostgreSQL's COPY reads CSV), written beside nothing else."""
+@contextmanager
+def _as_csv(path: Path, file_format: str) -> Iterator[Path]:
+    """The raw file as CSV (PostgreSQL's COPY reads CSV): a CSV file as it is, a Parquet folder as
+    a temporary CSV copy, deleted afterwards."""
+    if file_format == "csv":
+        yield path
+        return
+    import shutil
     import tempfile
 
     import duckdb
 
-    out = Path(tempfile.mkdtemp(prefix="health_load_")) / f"{folder.name}.csv"
-    pattern = str(folder / "*.parquet").replace("'", "''")
-    duckdb.sql(
-        f"copy (select * from read_parquet('{pattern}', union_by_name = true)) "
-        f"to '{str(out).replace(chr(39), chr(39) * 2)}' (header true)"
-    )
-    return out
+    folder = Path(tempfile.mkdtemp(prefix="health_load_"))
+    try:
+        out = folder / f"{path.name}.csv"
+        pattern = str(path / "*.parquet").replace("'", "''")
+        duckdb.sql(
+            f"copy (select * from read_parquet('{pattern}', union_by_name = true)) "
+            f"to '{str(out).replace(chr(39), chr(39) * 2)}' (header true)"
+        )
+        yield out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def connect(target: str, db_path: Path | None = None, read_only: bool = False) -> Warehouse:
