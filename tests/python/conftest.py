@@ -1,23 +1,24 @@
+"""Fixtures shared by the tests (helpers live in the `helpers` package beside this file)."""
+
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
+from helpers.fingerprint import health_fingerprint
+from helpers.project import (
+    REPO_DIR,
+    SAMPLE_DATA_DIR,
+    TERMINAL_SUMMARY,
+    clean_env,
+    health_command,
+    run_refresh,
+)
 
-# Make the stand-alone scripts in <repo>/scripts importable as modules (e.g. generate_sample_data).
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from scratch_postgres import scratch_postgres
-
-REPO_DIR = Path(__file__).resolve().parents[2]
-SAMPLE_DATA_DIR = REPO_DIR / "data" / "ravenstack"
-
-
-# Lines the bad-input matrix adds (its timings), printed in pytest's terminal summary.
-TERMINAL_SUMMARY: list[str] = []
+from customer_health.engines.scratch_postgres import scratch_postgres
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,80 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in TERMINAL_SUMMARY:
         terminalreporter.write_line(line)
-
-
-def refresh_env() -> dict[str, str]:
-    """Environment for a refresh subprocess: paths only from its flags, telemetry off."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("HEALTH_DB_PATH", "HEALTH_RAW_DATA_DIR")
-    }
-    env.update(
-        DBT_SEND_ANONYMOUS_USAGE_STATS="False", DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="False"
-    )
-    return env
-
-
-def refresh_command(
-    db_path: Path,
-    raw_data_dir: Path,
-    target_path: Path,
-    extra: Sequence[str] = (),
-    project_dir: Path = REPO_DIR,
-) -> list[str]:
-    """scripts/refresh.py of project_dir with its own database, data and dbt target folder."""
-    return [
-        sys.executable,
-        str(project_dir / "scripts" / "refresh.py"),
-        "--db-path", str(db_path),
-        "--raw-data-dir", str(raw_data_dir),
-        "--target-path", str(target_path),
-        "--quiet",
-        *extra,
-    ]
-
-
-def run_refresh(
-    db_path: Path,
-    raw_data_dir: Path,
-    target_path: Path,
-    extra: Sequence[str] = (),
-    project_dir: Path = REPO_DIR,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        refresh_command(db_path, raw_data_dir, target_path, extra, project_dir),
-        env=refresh_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-
-
-def health_fingerprint(db_path: Path) -> dict[str, str]:
-    """Per relation in schema `health`: its columns and an order-independent hash of its rows."""
-    with duckdb.connect(str(db_path), read_only=True) as connection:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'health' order by table_name"
-            ).fetchall()
-        ]
-        fingerprint = {}
-        for table in tables:
-            columns = connection.execute(
-                "select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position)"
-                " from information_schema.columns where table_schema = 'health' and table_name = ?",
-                [table],
-            ).fetchone()[0]
-            rows = connection.execute(
-                "select count(*), md5(coalesce(string_agg(row_hash, '' order by row_hash), '')) "
-                f'from (select md5(cast(r as varchar)) as row_hash from health."{table}" as r)'
-            ).fetchone()
-            fingerprint[table] = f"{columns} | {rows[0]} rows | {rows[1]}"
-    return fingerprint
 
 
 @pytest.fixture(scope="session")
@@ -137,10 +64,9 @@ def postgres_build(postgres_env: dict[str, str]) -> dict[str, str]:
     with admin.cursor() as cursor:
         cursor.execute("create database health_build")
     admin.close()
-    run_env = {**refresh_env(), **env}
+    run_env = clean_env(env)
     for command in (
-        [sys.executable, str(REPO_DIR / "scripts" / "load_raw.py"), "--target", "postgres",
-         "--raw-data-dir", str(SAMPLE_DATA_DIR)],
+        health_command("load", "--target", "postgres", "--raw-data-dir", str(SAMPLE_DATA_DIR)),
         [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_DIR),
          "--profiles-dir", str(REPO_DIR), "--target", "postgres", "--quiet"],
     ):

@@ -1,0 +1,148 @@
+"""Performance floor for the benchmark: one hand-written DuckDB query (benchmark_floor.sql).
+
+It computes what `int_account_metric_points` holds (metric value and points per account and metric)
+for one as-of date straight from the raw Parquet tables, with the windows and thresholds read from
+dbt_project.yml, so dbt build times can be compared against it. The result is the table
+`floor_metric_points(account_id, metric_name, metric_value, points)`.
+
+    .venv/bin/python scripts/benchmark_floor.py --raw-dir DIR --as-of-date 2024-12-31
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import duckdb
+import yaml
+
+from customer_health.cli.arguments import iso_date
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SQL_PATH = Path(__file__).resolve().with_name("benchmark_floor.sql")
+RESULT_TABLE = "floor_metric_points"
+
+# dbt vars the floor uses: whole days, numbers, and a list of strings.
+DAY_VARS = (
+    "usage_window_days", "feature_breadth_window_days", "mrr_change_window_days",
+    "downgrade_window_days", "support_window_days", "csat_window_days",
+)
+NUMBER_VARS = ("csat_min", "csat_max")
+LIST_VARS = ("urgent_priorities",)
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    seconds: float
+    rows: int
+
+
+def sql_string(text: str) -> str:
+    """Text inside a single-quoted SQL literal."""
+    return str(text).replace("'", "''")
+
+
+def project_config(project_dir: Path) -> dict:
+    return yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text(encoding="utf-8"))
+
+
+def project_vars(project_dir: Path, overrides: Mapping[str, object] | None = None) -> dict:
+    """The dbt vars the floor needs, from dbt_project.yml (then overrides), as SQL text."""
+    values = {**(project_config(project_dir).get("vars") or {}), **(overrides or {})}
+    rendered: dict[str, str] = {}
+    for name in DAY_VARS:
+        rendered[name] = str(int(values[name]))
+    for name in NUMBER_VARS:
+        number = float(values[name])
+        rendered[name] = str(int(number)) if number.is_integer() else repr(number)
+    for name in LIST_VARS:
+        items = values[name]
+        items = [items] if isinstance(items, str) else list(items)
+        rendered[name] = ", ".join(f"'{sql_string(item)}'" for item in items)
+    return rendered
+
+
+def default_seeds_dir(project_dir: Path) -> Path:
+    seed_paths = project_config(project_dir).get("seed-paths") or ["seeds"]
+    return Path(project_dir) / seed_paths[0]
+
+
+def render_floor_sql(
+    raw_dir: Path | str,
+    seeds_dir: Path | str,
+    as_of_date: dt.date | str,
+    project_dir: Path | str = PROJECT_DIR,
+    var_overrides: Mapping[str, object] | None = None,
+) -> str:
+    """benchmark_floor.sql with paths, the as-of date and the dbt vars filled in."""
+    date = dt.date.fromisoformat(str(as_of_date))
+    return Template(SQL_PATH.read_text(encoding="utf-8")).substitute(
+        raw_dir=sql_string(Path(raw_dir).resolve().as_posix()),
+        seeds_dir=sql_string(Path(seeds_dir).resolve().as_posix()),
+        as_of_date=date.isoformat(),
+        **project_vars(Path(project_dir), var_overrides),
+    )
+
+
+def run_floor(
+    raw_dir: Path | str,
+    as_of_date: dt.date | str,
+    db_path: Path | str | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    project_dir: Path | str = PROJECT_DIR,
+    seeds_dir: Path | str | None = None,
+    var_overrides: Mapping[str, object] | None = None,
+) -> FloorResult:
+    """Run the floor query; with db_path the result table stays in that database."""
+    sql = render_floor_sql(
+        raw_dir,
+        seeds_dir or default_seeds_dir(Path(project_dir)),
+        as_of_date,
+        project_dir,
+        var_overrides,
+    )
+    with duckdb.connect(str(db_path) if db_path else ":memory:") as connection:
+        if memory_limit:
+            connection.execute(f"set memory_limit = '{sql_string(memory_limit)}'")
+        if threads:
+            connection.execute(f"set threads = {int(threads)}")
+        connection.execute("set preserve_insertion_order = false")
+        began = time.perf_counter()
+        connection.execute(sql)
+        seconds = time.perf_counter() - began
+        rows = connection.execute(f"select count(*) from {RESULT_TABLE}").fetchone()[0]
+    return FloorResult(seconds=seconds, rows=rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--raw-dir", type=Path, required=True,
+                        help="folder with ravenstack_<table>/*.parquet")
+    parser.add_argument("--as-of-date", type=iso_date, required=True, help="YYYY-MM-DD")
+    parser.add_argument("--db-path", type=Path, default=None,
+                        help=f"keep {RESULT_TABLE} in this DuckDB file (default: in memory)")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 3GB")
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = run_floor(
+        args.raw_dir, args.as_of_date, db_path=args.db_path,
+        memory_limit=args.memory_limit, threads=args.threads,
+    )
+    print(f"seconds: {result.seconds:.3f}")
+    print(f"rows: {result.rows}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The `health` application and its one error boundary.
+
+Every command runs through `run_command`: expected failures (customer_health.errors) end with
+their exit code and the cause as the last line printed, never a traceback; SIGINT and SIGTERM end
+with exit 130 and nothing published. Logs and progress go to stderr, so `--json` leaves stdout to
+the run summary alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from customer_health.errors import (
+    EXIT_CODES,
+    EXIT_OK,
+    HealthError,
+    InfrastructureError,
+    InterruptedRunError,
+)
+from customer_health.pipeline.run_summary import RunSummary
+
+EPILOG = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
+
+app = typer.Typer(
+    name="health",
+    help="Customer health scores: gated refresh, backfill, backtest and calibration, on DuckDB, "
+    "PostgreSQL or Spark.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+stderr = Console(stderr=True, soft_wrap=True)
+log = logging.getLogger("health")
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")]
+JsonOutput = Annotated[
+    bool, typer.Option("--json", help="Print the run summary as JSON on stdout (logs on stderr).")
+]
+
+
+def configure_logging(quiet: bool) -> None:
+    """Readable, timestamped logs on stderr; third-party chatter kept to warnings."""
+    for variable in ("DBT_SEND_ANONYMOUS_USAGE_STATS", "GX_ANALYTICS_ENABLED"):
+        os.environ.setdefault(variable, "False")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    handler = RichHandler(console=stderr, show_path=False, markup=False, rich_tracebacks=False)
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[handler],
+        force=True,
+    )
+    for noisy in ("great_expectations", "py4j", "urllib3", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise InterruptedRunError(
+        f"interrupted by {signal.Signals(signum).name}; nothing was published"
+    )
+
+
+def run_command(
+    work: Callable[[], None],
+    *,
+    summary: RunSummary | None = None,
+    target_path: Path | None = None,
+    json_output: bool = False,
+) -> NoReturn:
+    """Run one command's work at the error boundary and exit with its code.
+
+    summary/target_path: a run that keeps a record (refresh, backfill, gate, publish): the
+    summary is finished with the outcome, written under target_path, and printed as JSON when
+    json_output.
+    """
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+    code, status, message = EXIT_OK, "succeeded", ""
+    try:
+        work()
+    except HealthError as error:
+        code, status, message = error.exit_code, error.status, str(error)
+    except KeyboardInterrupt:
+        error = InterruptedRunError("interrupted; nothing was published")
+        code, status, message = error.exit_code, error.status, str(error)
+    except OSError as error:  # disk full, read-only or unreadable files: retry once fixed
+        infra = InfrastructureError(f"{type(error).__name__}: {error}")
+        code, status, message = infra.exit_code, infra.status, str(infra)
+    if summary is not None:
+        if code == EXIT_OK and summary.published:
+            status = "published"
+        summary.finish(status, code, message.splitlines()[0] if message else "")
+        if target_path is not None:
+            record = summary.write(target_path)
+            log.info("run summary: %s", record)
+        if json_output:
+            print(summary.to_json(), flush=True)
+    if message:
+        headline, _, details = message.partition("\n")
+        if details:
+            stderr.print(details, markup=False, highlight=False, soft_wrap=True)
+        stderr.print(f"error: {headline}", markup=False, highlight=False, soft_wrap=True)
+    exit_now(code)
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush and exit without interpreter teardown.
+
+    Once Great Expectations has used duckdb's Python bindings, their teardown prints a long,
+    harmless "nanobind: leaked ..." report to stderr, which would bury the cause an
+    orchestrator shows. Everything is committed and closed before this point.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,197 @@
+"""Commands of the gated pipeline: refresh, backfill, gate, publish, load, summary, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from customer_health.cli.app import JsonOutput, Quiet, app, configure_logging, log, run_command
+from customer_health.cli.options import (
+    DEFAULT_TARGET_CHOICE,
+    DEFAULT_TARGET_PATH_OPTION,
+    AsOfDate,
+    DbPath,
+    RawDataDir,
+    RequiredFromDate,
+    RequiredToDate,
+    TargetOption,
+    TargetPath,
+    check_range,
+    run_options,
+)
+from customer_health.engines.warehouse import connect
+from customer_health.errors import BadInputError
+from customer_health.pipeline import run
+from customer_health.pipeline.backfill import as_of_dates
+from customer_health.pipeline.export import export_relations
+from customer_health.pipeline.load import load_raw
+from customer_health.pipeline.run_summary import RunSummary
+from customer_health.pipeline.summary import build_summary
+from customer_health.settings import CURRENT_MODELS, PUBLISHED_SCHEMA, PipelinePaths
+
+
+@app.command(rich_help_panel="Pipeline")
+def refresh(
+    as_of_date: AsOfDate = None,
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    raw_data_dir: RawDataDir = None,
+    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """dbt build -> quality gate -> publish to schema `health`, then print a summary.
+
+    On any failure the published relations are left exactly as they were.
+    """
+    configure_logging(quiet or json_output)
+    options = run_options(target, db_path, raw_data_dir, target_path, quiet or json_output)
+    summary = RunSummary(command="refresh", target=options.target)
+
+    def work() -> None:
+        run.refresh(options, summary, as_of_date)
+        if not (quiet or json_output):
+            print_summary(options.paths())
+
+    run_command(work, summary=summary, target_path=options.target_path, json_output=json_output)
+
+
+@app.command(rich_help_panel="Pipeline")
+def backfill(
+    date_from: RequiredFromDate,
+    date_to: RequiredToDate,
+    step: Annotated[
+        str, typer.Option(help="Every month end (month) or weekly from --from (week).")
+    ] = "month",
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    raw_data_dir: RawDataDir = None,
+    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Score past as-of dates into the published history (current scores untouched)."""
+    configure_logging(quiet or json_output)
+    check_range(date_from, date_to)
+    if step not in ("month", "week"):
+        raise typer.BadParameter(f"--step must be month or week, got {step!r}")
+    options = run_options(target, db_path, raw_data_dir, target_path, quiet or json_output)
+    summary = RunSummary(command="backfill", target=options.target)
+
+    def work() -> None:
+        run.backfill(options, summary, as_of_dates(date_from, date_to, step))
+        for day in summary.as_of_dates:
+            log.info("backfilled %s", day)
+
+    run_command(work, summary=summary, target_path=options.target_path, json_output=json_output)
+
+
+@app.command(rich_help_panel="Pipeline")
+def gate(
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Run the quality gate on what dbt last built, publishing nothing (exit 2 if it fails)."""
+    configure_logging(quiet or json_output)
+    options = run_options(target, db_path, None, target_path, quiet or json_output)
+    summary = RunSummary(command="gate", target=options.target)
+    run_command(
+        lambda: run.gate_only(options, summary),
+        summary=summary, target_path=options.target_path, json_output=json_output,
+    )
+
+
+@app.command(rich_help_panel="Pipeline")
+def publish(
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Gate, then publish, what dbt last built (for orchestrators that run dbt build
+    themselves, e.g. dagster-dbt)."""
+    configure_logging(quiet or json_output)
+    options = run_options(target, db_path, None, target_path, quiet or json_output)
+    summary = RunSummary(command="publish", target=options.target)
+    run_command(
+        lambda: run.publish_built(options, summary),
+        summary=summary, target_path=options.target_path, json_output=json_output,
+    )
+
+
+@app.command(rich_help_panel="Pipeline")
+def load(
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    raw_data_dir: RawDataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Load the raw files into schema `raw` of the target (nothing to do on DuckDB)."""
+    configure_logging(quiet)
+    paths = PipelinePaths.resolve(raw_data_dir=_text(raw_data_dir), target=target.value)
+    run_command(lambda: load_raw(paths))
+
+
+@app.command(rich_help_panel="Published scores")
+def summary(
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    top: Annotated[int, typer.Option(min=0, help="How many at-risk accounts to list.")] = 10,
+) -> None:
+    """Print a summary of the published scores."""
+    configure_logging(quiet=True)
+    paths = PipelinePaths.resolve(db_path=_text(db_path), target=target.value)
+    run_command(lambda: print_summary(paths, top))
+
+
+@app.command(rich_help_panel="Published scores")
+def export(
+    out: Annotated[Path, typer.Option(help="Folder to write <relation>.csv files to.")],
+    relation: Annotated[
+        list[str] | None,
+        typer.Option(help="A relation in schema health (repeatable; default: current scores)."),
+    ] = None,
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    quiet: Quiet = False,
+) -> None:
+    """Export published relations to CSV in an engine-neutral form (sorted rows and columns)."""
+    configure_logging(quiet)
+    paths = PipelinePaths.resolve(db_path=_text(db_path), target=target.value)
+    relations = relation or [model for _, model in CURRENT_MODELS]
+
+    def work() -> None:
+        with connect(paths.target, paths.db_path, read_only=True) as warehouse:
+            export_relations(warehouse, relations, out)
+
+    run_command(work)
+
+
+@app.command("check-config", rich_help_panel="Pipeline")
+def check_config_command(
+    config: Annotated[
+        Path | None, typer.Option(help="Gate configuration (default: gx/gate_config.yml).")
+    ] = None,
+) -> None:
+    """Validate the quality-gate configuration (exit 4 if it is invalid)."""
+    from customer_health.gate.suites import validate_config  # imports Great Expectations
+
+    configure_logging(quiet=False)
+    run_command(lambda: validate_config(config))
+
+
+def print_summary(paths: PipelinePaths, top: int = 10) -> None:
+    with connect(paths.target, paths.db_path, read_only=True) as warehouse:
+        if not warehouse.relation_exists(PUBLISHED_SCHEMA, "customer_health_scores"):
+            raise BadInputError("nothing is published yet: run `health refresh` first")
+        print(build_summary(warehouse, top))
+
+
+def _text(path: Path | None) -> str | None:
+    return str(path) if path else None
+

@@ -1,0 +1,339 @@
+"""The one interface the Python steps use to talk to the engine a dbt target points at.
+
+DuckDB (the embedded default), PostgreSQL and Spark (a local session) each get a small class with
+the same methods: run a query, run a statement, check a relation, group statements in a
+transaction where the engine has one, and load a raw file as an all-text table. Connection
+settings are read from the dbt profile (profiles.yml), so they live in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from customer_health.errors import InfrastructureError
+from customer_health.settings import PROFILE_NAME, PROJECT_DIR
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("duckdb", "postgres", "spark")
+
+
+class WarehouseError(InfrastructureError):
+    """The engine could not be reached or refused a statement."""
+
+
+@cache
+def target_credentials(target: str) -> Any:
+    """The rendered credentials of a profiles.yml target (env vars applied, as dbt does)."""
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import set_from_args
+    from dbt_common.context import set_invocation_context
+
+    set_invocation_context(os.environ)
+    set_from_args(Namespace(), {})
+    profile = Profile.from_raw_profiles(
+        read_profile(str(PROJECT_DIR)), PROFILE_NAME, renderer=ProfileRenderer({}),
+        target_override=target,
+    )
+    return profile.credentials
+
+
+class Warehouse:
+    """A connection to one engine. Use as a context manager; close() releases it."""
+
+    engine: str = ""
+    # Type names for tables the Python steps create (the publish log).
+    text_type: str = "varchar"
+    double_type: str = "double"
+    timestamp_type: str = "timestamp"
+
+    def literal(self, value: object) -> str:
+        """A SQL literal for a string, number or None (strings: quotes doubled)."""
+        if value is None:
+            return "null"
+        if isinstance(value, bool | int | float):
+            return repr(value)
+        return "'" + str(value).replace("'", "''") + "'"
+
+    def create_table_as(self, relation: str, select: str, partition_by: str | None = None) -> None:
+        """Create `relation` from a query (partition_by: a column, where the engine uses it)."""
+        self.execute(f"create table {relation} as {select}")
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of a query (none for a statement)."""
+        return self.query_with_columns(sql)[1]
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of a query."""
+        raise NotImplementedError
+
+    def execute(self, sql: str) -> None:
+        self.query(sql)
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        raise NotImplementedError
+
+    def columns(self, schema: str, name: str) -> list[str]:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All statements in the block, or none (engines with transactions)."""
+        self.execute("begin")
+        try:
+            yield
+        except BaseException:
+            self.execute("rollback")
+            raise
+        self.execute("commit")
+
+    def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DuckDBWarehouse(Warehouse):
+    engine = "duckdb"
+
+    def __init__(self, db_path: Path, read_only: bool = False) -> None:
+        import duckdb
+
+        credentials = target_credentials("duckdb")
+        try:
+            self.connection = duckdb.connect(
+                str(db_path), read_only=read_only, config=dict(credentials.settings or {})
+            )
+        except duckdb.Error as error:
+            hint = " (another process has the file open?)" if "lock" in str(error).lower() else ""
+            raise WarehouseError(f"cannot open {db_path}{hint}: {error}") from error
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cursor = self.connection.execute(sql)
+        if not cursor.description:
+            return [], []
+        return [column[0] for column in cursor.description], cursor.fetchall()
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        return self.connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone() == (1,)
+
+    def columns(self, schema: str, name: str) -> list[str]:
+        return [row[0] for row in self.connection.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        ).fetchall()]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresWarehouse(Warehouse):
+    engine = "postgres"
+    text_type = "text"
+    double_type = "double precision"
+
+    def __init__(self) -> None:
+        import psycopg2
+
+        credentials = target_credentials("postgres")
+        try:
+            self.connection = psycopg2.connect(
+                host=credentials.host, port=credentials.port, user=credentials.user,
+                password=credentials.password, dbname=credentials.database,
+                connect_timeout=credentials.connect_timeout, application_name="customer_health",
+            )
+        except psycopg2.Error as error:
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL at {credentials.host}:{credentials.port} "
+                f"(database {credentials.database}): {str(error).strip()}"
+            ) from error
+        self.connection.autocommit = True
+
+    def query_with_columns(
+        self, sql: str, parameters: Sequence[Any] = ()
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, parameters or None)
+            if not cursor.description:
+                return [], []
+            return [column[0] for column in cursor.description], cursor.fetchall()
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.query_with_columns(sql, parameters)[1]
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        return self.query(
+            "select count(*) from information_schema.tables "
+            "where table_schema = %s and table_name = %s",
+            (schema, name),
+        ) == [(1,)]
+
+    def columns(self, schema: str, name: str) -> list[str]:
+        return [row[0] for row in self.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema, name),
+        )]
+
+    def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
+        """Replace schema.table with the file's rows, every column as text, in one transaction."""
+        with _as_csv(path, file_format) as csv_path:
+            self._copy_csv(schema, table, csv_path)
+
+    def _copy_csv(self, schema: str, table: str, path: Path) -> None:
+        from psycopg2 import sql
+
+        with path.open(newline="") as handle:
+            header = handle.readline().rstrip("\r\n").split(",")
+        target = sql.Identifier(schema, table)
+        column_list = sql.SQL(", ").join(
+            sql.SQL("{} text").format(sql.Identifier(name.strip('"'))) for name in header
+        )
+        with self.transaction(), self.connection.cursor() as cursor:
+            cursor.execute(sql.SQL("create schema if not exists {}").format(
+                sql.Identifier(schema)))
+            cursor.execute(sql.SQL("drop table if exists {}").format(target))
+            cursor.execute(sql.SQL("create table {} ({})").format(target, column_list))
+            with path.open("rb") as handle:
+                cursor.copy_expert(
+                    sql.SQL("copy {} from stdin with (format csv, header true)")
+                    .format(target).as_string(self.connection),
+                    handle,
+                )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class SparkWarehouse(Warehouse):
+    """A local Spark session, configured exactly as dbt-spark's `method: session` builds it.
+
+    The session lives as long as the process (dbt runs in the same process on Spark, so both use
+    one JVM and one Derby metastore, which allows a single process).
+    """
+
+    engine = "spark"
+    text_type = "string"
+
+    def __init__(self) -> None:
+        self.session = spark_session()
+
+    def literal(self, value: object) -> str:
+        """Spark SQL reads backslash escapes inside string literals: escape them too."""
+        if isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return super().literal(value)
+
+    def create_table_as(self, relation: str, select: str, partition_by: str | None = None) -> None:
+        partitioned = f" partitioned by ({partition_by})" if partition_by else ""
+        self.execute(f"create table {relation} using parquet{partitioned} as {select}")
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        frame = self.session.sql(sql)
+        return list(frame.columns), [tuple(row) for row in frame.collect()]
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        return bool(self.session.catalog.databaseExists(schema)) and bool(
+            self.session.catalog.tableExists(f"{schema}.{name}")
+        )
+
+    def columns(self, schema: str, name: str) -> list[str]:
+        return list(self.session.table(f"{schema}.{name}").columns)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Spark has no multi-statement transactions: statements apply one by one."""
+        yield
+
+    def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
+        """(Re)define schema.table over the file or folder: CSV as text columns, or Parquet."""
+        options = f"path {self.literal(str(path))}"
+        if file_format == "csv":
+            options += ", header 'true', multiLine 'true', escape '\"', mode 'PERMISSIVE'"
+        self.execute(f"create schema if not exists {schema}")
+        self.execute(f"drop table if exists {schema}.{table}")
+        self.execute(
+            f"create table {schema}.{table} using {file_format} options ({options})"
+        )
+
+
+@cache
+def spark_session() -> Any:
+    """The process's Spark session, with the profile's server_side_parameters."""
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per closed socket otherwise
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("customer_health").enableHiveSupport()
+    for key, value in target_credentials("spark").server_side_parameters.items():
+        builder = builder.config(key, str(value))
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # no Java, no memory, metastore held by another process, ...
+        raise WarehouseError(
+            f"cannot start the local Spark session: {str(error).strip().splitlines()[0]} "
+            "(is Java 17 installed, and is no other process using HEALTH_SPARK_DIR?)"
+        ) from error
+    # dbt-spark asks for the session on every query, and Spark warns each time that it exists.
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+@contextmanager
+def _as_csv(path: Path, file_format: str) -> Iterator[Path]:
+    """The raw file as CSV (PostgreSQL's COPY reads CSV): a CSV file as it is, a Parquet folder as
+    a temporary CSV copy, deleted afterwards."""
+    if file_format == "csv":
+        yield path
+        return
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    folder = Path(tempfile.mkdtemp(prefix="health_load_"))
+    try:
+        out = folder / f"{path.name}.csv"
+        pattern = str(path / "*.parquet").replace("'", "''")
+        duckdb.sql(
+            f"copy (select * from read_parquet('{pattern}', union_by_name = true)) "
+            f"to '{str(out).replace(chr(39), chr(39) * 2)}' (header true)"
+        )
+        yield out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def connect(target: str, db_path: Path | None = None, read_only: bool = False) -> Warehouse:
+    """A Warehouse for a profiles.yml target: duckdb (db_path), postgres or spark."""
+    if target == "duckdb":
+        if db_path is None:
+            raise ValueError("the duckdb target needs a database path")
+        return DuckDBWarehouse(db_path, read_only=read_only)
+    if target == "postgres":
+        return PostgresWarehouse()
+    if target == "spark":
+        return SparkWarehouse()
+    raise ValueError(f"unknown target {target!r}: choose one of {', '.join(ENGINES)}")

@@ -1,0 +1,278 @@
+"""Backtest: does a low health score predict churn within the next N days?
+
+Reads published score history (`health.customer_health_score_history`) and churn events
+(`staging.stg_crm__churn_events`) from --target: the DuckDB file (default), read-only, or
+PostgreSQL / Spark, whose relations are first copied into a temporary local DuckDB extract (see
+history_extract.py); the analysis is the same DuckDB SQL on either. Every score row
+(account, as_of_date) whose horizon is fully observed gets the label "churned within N days":
+a churn event with as_of_date < churn_date <= as_of_date + N. The horizon is observed when
+as_of_date + N <= the latest churn date or usage date in the data (or --observed-through); later
+rows are dropped and counted.
+
+Reports the AUC of (100 - score) against the label (Mann-Whitney, 95 % CI from a bootstrap over
+accounts), the top-decile lift, churn rates with Wilson 95 % CIs per grade, status and segment,
+whether churn rises monotonically from the best grade to the worst, the AUC per as-of date and an
+ROC curve. Writes backtest.json (machine-readable) and backtest.md (report with PNG plots) to --out.
+
+Exit codes: 0 report written; 2 bad arguments; 4 bad input (no database or target unreachable,
+missing relations, nothing to evaluate or only one class of outcome).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from customer_health.cli.arguments import positive_int
+from customer_health.engines.warehouse import ENGINES
+from customer_health.evaluation.backtest_report import render_markdown, write_plots
+from customer_health.evaluation.data import (
+    BacktestInputError,
+    HistorySource,
+    LabelWindow,
+    build_labelled,
+    churn_by_date,
+    evaluated_rows,
+    group_churn,
+    label_counts,
+    observed_through,
+    open_history,
+)
+from customer_health.evaluation.statistics import (
+    auc_mann_whitney,
+    bootstrap_auc,
+    hanley_mcneil_interval,
+    monotonic_check,
+    roc_curve,
+    top_fraction_lift,
+    wilson_interval,
+)
+from customer_health.settings import DEFAULT_TARGET, EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
+
+log = logging.getLogger("backtest")
+
+DEFAULT_OUT = PROJECT_DIR / "reports" / "backtest"
+ROC_POINTS = 200
+
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--target", choices=ENGINES, default=DEFAULT_TARGET,
+                        help="dbt target to read: duckdb (default; the file itself), postgres or "
+                             "spark (copied into a temporary local extract first)")
+    parser.add_argument("--db-path", type=Path, default=None, metavar="PATH",
+                        help="DuckDB file, duckdb target only (default: $HEALTH_DB_PATH or "
+                             "customer_health.duckdb)")
+    parser.add_argument("--from", dest="date_from", type=date.fromisoformat, metavar="DATE",
+                        help="first as-of date to evaluate (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="date_to", type=date.fromisoformat, metavar="DATE",
+                        help="last as-of date to evaluate (YYYY-MM-DD)")
+    parser.add_argument("--horizon-days", type=positive_int, default=90,
+                        help="churn horizon N in days (default 90)")
+    parser.add_argument("--observed-through", type=date.fromisoformat, metavar="DATE",
+                        help="last date outcomes are known for (default: latest churn or usage "
+                             "date in the data)")
+    parser.add_argument("--exclude-prior-churners", action="store_true",
+                        help="drop rows of accounts with a churn event on or before the as-of "
+                             "date (default: keep every scored row)")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000,
+                        help="bootstrap resamples of accounts for the AUC CI (default 1000)")
+    parser.add_argument("--seed", type=int, default=20240101, help="bootstrap seed")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help="output folder (default: reports/backtest)")
+    return parser.parse_args(argv)
+
+
+def with_wilson(groups: list[dict]) -> list[dict]:
+    """Add churn_rate and its Wilson 95 % interval to per-group counts."""
+    out = []
+    for group in groups:
+        ci = wilson_interval(group["churners"], group["rows"])
+        out.append({**group, "churn_rate": _r(ci.estimate), "ci_lower": _r(ci.lower),
+                    "ci_upper": _r(ci.upper)})
+    return out
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), digits)
+
+
+def group_aucs(frame: pd.DataFrame, column: str) -> dict[str, float | None]:
+    """AUC within each value of `column` (None when a group lacks churners or stayers)."""
+    return {
+        str(key): _r(auc_mann_whitney(part["risk"].to_numpy(), part["churned"].to_numpy()))
+        for key, part in frame.groupby(column, sort=True)
+    }
+
+
+def thin_roc(fpr: np.ndarray, tpr: np.ndarray, points: int = ROC_POINTS) -> dict[str, list]:
+    """At most `points` ROC points (always keeping both ends), rounded, for the JSON."""
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(points, len(fpr))).round().astype(int))
+    return {"fpr": [round(float(v), 4) for v in fpr[keep]],
+            "tpr": [round(float(v), 4) for v in tpr[keep]]}
+
+
+def verdict(auc: dict, lift: dict, grade_check: dict, horizon: int) -> str:
+    """A short plain-language verdict from the AUC interval, the lift and the grade order."""
+    estimate, lower, upper = auc["estimate"], auc["lower"], auc["upper"]
+    if lower is not None and lower > 0.5:
+        strength = ("strong" if estimate >= 0.8 else "good" if estimate >= 0.7
+                    else "moderate" if estimate >= 0.6 else "weak")
+        head = (f"The score predicts churn within {horizon} days: {strength} discrimination "
+                f"(AUC {estimate:.2f}, 95 % CI {lower:.2f}-{upper:.2f}; 0.5 = coin flip).")
+    elif upper is not None and upper < 0.5:
+        head = (f"The score ranks churners as healthier than stayers (AUC {estimate:.2f}, "
+                f"95 % CI {lower:.2f}-{upper:.2f}): it is inverted on this data.")
+    else:
+        head = (f"No evidence that the score predicts churn within {horizon} days: AUC "
+                f"{estimate:.2f} with a 95 % CI ({lower:.2f}-{upper:.2f}) that includes 0.5.")
+    lift_text = (f" The riskiest 10 % of scores churned at {lift['lift']:.1f}x the overall rate."
+                 if lift["lift"] is not None else "")
+    if grade_check["monotonic"]:
+        grade_text = " Churn rises steadily from the best grade to the worst."
+    else:
+        steps = ", ".join(f"{v['from']}->{v['to']}" for v in grade_check["violations"])
+        significant = any(v["significant"] for v in grade_check["violations"])
+        grade_text = (f" Churn does not rise monotonically with worse grades (falls at {steps}"
+                      f"{'; at least one fall is outside the CIs' if significant else ''}).")
+    return head + lift_text + grade_text
+
+
+def discrimination(frame: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """AUC (cluster-bootstrap and Hanley-McNeil CIs), lift, mean scores and the ROC curve."""
+    risk, label = frame["risk"].to_numpy(float), frame["churned"].to_numpy(bool)
+    auc = bootstrap_auc(risk, label, frame["account_id"].to_numpy(), n_boot, seed)
+    hanley = hanley_mcneil_interval(auc.estimate, int(label.sum()), int((~label).sum()))
+    fpr, tpr, _ = roc_curve(risk, label)
+    return {
+        "auc": auc.as_dict(),
+        "auc_hanley_mcneil": hanley.as_dict(),
+        "top_decile": {k: _r(v) if isinstance(v, float) else v
+                       for k, v in top_fraction_lift(risk, label, 0.1).items()},
+        "mean_score_churners": _r(frame.loc[label, "health_score"].mean(), 2),
+        "mean_score_stayers": _r(frame.loc[~label, "health_score"].mean(), 2),
+        "roc": thin_roc(fpr, tpr),
+    }
+
+
+def sensitivity(con: duckdb.DuckDBPyConnection, exclude_prior: bool) -> dict:
+    """The AUC on the other population choice (with / without prior churners)."""
+    population = "all_observed" if exclude_prior else "without_prior_churners"
+    frame = evaluated_rows(con, population)
+    label = frame["churned"].to_numpy(bool)
+    return {
+        "population": population,
+        "rows": len(frame),
+        "churned_rows": int(label.sum()),
+        "auc": _r(auc_mann_whitney(frame["risk"].to_numpy(float), label)),
+    }
+
+
+def group_tables(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> dict:
+    """Churn by grade and status (with monotonicity), by segment and by as-of date."""
+    grades = with_wilson(group_churn(con, "grade"))
+    statuses = with_wilson(group_churn(con, "status"))
+    segment_auc = group_aucs(frame, "segment")
+    dates = with_wilson([{**d, "group": d["as_of_date"]} for d in churn_by_date(con)])
+    date_auc = group_aucs(frame.assign(day=frame["as_of_date"].astype(str).str[:10]), "day")
+    return {
+        "by_grade": {"groups": grades, "monotonic_check": monotonic_check(grades)},
+        "by_status": {"groups": statuses, "monotonic_check": monotonic_check(statuses)},
+        "by_segment": [{**s, "auc": segment_auc.get(str(s["group"]))}
+                       for s in with_wilson(group_churn(con, "segment"))],
+        "by_as_of_date": [{**d, "auc": date_auc.get(d["as_of_date"])} for d in dates],
+    }
+
+
+def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, seed: int
+            ) -> tuple[dict, dict, pd.DataFrame]:
+    """Counts, every metric of the report (JSON-ready) and the evaluated rows."""
+    build_labelled(con, window)
+    counts = label_counts(con)
+    frame = evaluated_rows(con)
+    label = frame["churned"].to_numpy(bool)
+    if len(frame) == 0 or label.all() or not label.any():
+        raise BacktestInputError(
+            f"nothing to evaluate: {counts['evaluated_rows']} rows with a fully observed "
+            f"{window.horizon_days}-day horizon, {counts['churned_rows']} of them churned "
+            "(need churners and stayers); backfill earlier as-of dates or shorten the horizon"
+        )
+    metrics = discrimination(frame, n_boot, seed)
+    metrics.update(group_tables(con, frame))
+    metrics["sensitivity"] = sensitivity(con, window.exclude_prior_churners)
+    metrics["verdict"] = verdict(metrics["auc"], metrics["top_decile"],
+                                 metrics["by_grade"]["monotonic_check"], window.horizon_days)
+    return counts, metrics, frame
+
+
+def parameters(args: argparse.Namespace, history: HistorySource, window: LabelWindow,
+               observed_source: str) -> dict:
+    return {
+        **history.parameters(),
+        "horizon_days": window.horizon_days,
+        "date_from": args.date_from.isoformat() if args.date_from else None,
+        "date_to": args.date_to.isoformat() if args.date_to else None,
+        "observed_through": window.observed_through.isoformat(),
+        "observed_through_source": observed_source,
+        "exclude_prior_churners": window.exclude_prior_churners,
+        "bootstrap_resamples": args.bootstrap,
+        "bootstrap_seed": args.seed,
+        "risk": "100 - health_score",
+        "label": "churn event with as_of_date < churn_date <= as_of_date + horizon_days",
+        "auc_ci": "95 % percentile interval, bootstrap resampling accounts (all their rows)",
+        "rate_ci": "Wilson 95 % interval over rows",
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_history(args.target, args.db_path) as history:
+        con = history.connection
+        observed = args.observed_through or observed_through(con)
+        source = "--observed-through" if args.observed_through else "latest churn or usage date"
+        window = LabelWindow(args.horizon_days, observed, args.date_from, args.date_to,
+                             args.exclude_prior_churners)
+        counts, metrics, frame = analyse(con, window, args.bootstrap, args.seed)
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": parameters(args, history, window, source),
+        "counts": counts,
+        "metrics": metrics,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = write_plots(frame, report, args.out)
+    (args.out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "backtest.md").write_text(render_markdown(report))
+    auc = report["metrics"]["auc"]
+    log.info("AUC %.3f (95%% CI %.3f-%.3f) on %s rows, %s churned; report in %s",
+             auc["estimate"], auc["lower"], auc["upper"], report["counts"]["evaluated_rows"],
+             report["counts"]["churned_rows"], args.out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        log.error("--from %s is after --to %s", args.date_from, args.date_to)
+        return EXIT_BAD_INPUT
+    try:
+        return run(args)
+    except BacktestInputError as error:
+        log.error("%s", error)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,460 @@
+"""Propose segment weights fitted to churn, and test them on held-out as-of dates.
+
+Reads component history (`health.customer_health_score_component_history`: points per metric
+per account and as-of date) and churn events from --target: the DuckDB file (default), read-only,
+or PostgreSQL / Spark through a temporary local DuckDB extract (history_extract.py). Labels are
+those of scripts/backtest.py: churn within --horizon-days after the as-of date, rows with an
+unobserved horizon dropped.
+
+1. Split by time: rows with as_of_date < --holdout-from train, the rest are held out
+   (default split: the latest third of the evaluated as-of dates is held out).
+2. Fit an L2-regularised logistic regression of the label on the metric points (N/A points
+   imputed with the metric's mean over the training rows; see backtest_logit.py) per segment with
+   at least --min-positives churned training rows, and one pooled model (with per-segment
+   intercepts) whose weights every other segment gets.
+3. Convert coefficients to weights: w proportional to max(0, -coef x std(points)) (metrics whose
+   higher points go with less churn; --weight-rule logit: max(0, -coef)), normalised to sum to 1
+   per segment, rounded to thousandths.
+4. Re-score the held-out rows from their points with the active and the proposed weights
+   (sum w x points / sum w over metrics with points, as the dbt models do) and compare AUCs,
+   with 95 % CIs from a paired bootstrap over accounts.
+
+Writes the proposal to --proposal (default seeds/proposed/segment_weights.csv; same columns as
+seeds/segment_weights.csv, which is never written) and calibration.json / calibration.md to --out.
+
+Exit codes: 0 proposal written; 2 bad arguments; 4 bad input (no database or target unreachable,
+missing relations, too little data); 5 refused: the proposal exists (use --force) or would replace
+an active seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from customer_health.cli.arguments import positive_float, positive_int
+from customer_health.engines.warehouse import ENGINES
+from customer_health.evaluation.calibration_report import render_markdown
+from customer_health.evaluation.data import (
+    COMPONENT_HISTORY,
+    REQUIRED_RELATIONS,
+    BacktestInputError,
+    LabelWindow,
+    build_labelled,
+    component_matrix,
+    observed_through,
+    open_history,
+)
+from customer_health.evaluation.logit import (
+    WEIGHT_RULES,
+    LogitFit,
+    fit_logit,
+    normalise_weights,
+    raw_weights,
+    rescore,
+)
+from customer_health.evaluation.statistics import (
+    RankedRisk,
+    paired_bootstrap_auc,
+    percentile_interval,
+)
+from customer_health.settings import DEFAULT_TARGET, EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
+
+log = logging.getLogger("calibrate_weights")
+
+SEEDS_DIR = PROJECT_DIR / "seeds"
+ACTIVE_WEIGHTS = SEEDS_DIR / "segment_weights.csv"
+DEFAULT_PROPOSAL = SEEDS_DIR / "proposed" / "segment_weights.csv"
+DEFAULT_OUT = PROJECT_DIR / "reports" / "calibration"
+EXIT_REFUSED = 5
+POOLED = "pooled"
+Weights = dict[str, dict[str, float]]
+
+
+class RefusedError(Exception):
+    """Writing the proposal would overwrite something it must not (exit code 5)."""
+
+
+@dataclass(frozen=True)
+class Split:
+    holdout_from: date
+    rule: str
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add = parser.add_argument
+    add("--target", choices=ENGINES, default=DEFAULT_TARGET,
+        help="dbt target to read: duckdb (default; the file itself), postgres or spark (copied "
+        "into a temporary local extract first)")
+    add("--db-path", type=Path, metavar="PATH", help="DuckDB file, duckdb target only (default: "
+        "$HEALTH_DB_PATH or customer_health.duckdb)")
+    add("--from", dest="date_from", type=date.fromisoformat, metavar="DATE",
+        help="first as-of date to use")
+    add("--to", dest="date_to", type=date.fromisoformat, metavar="DATE",
+        help="last as-of date to use")
+    add("--horizon-days", type=positive_int, default=90, help="churn horizon N (default 90)")
+    add("--observed-through", type=date.fromisoformat, metavar="DATE",
+        help="last date outcomes are known for (default: latest churn or usage date)")
+    add("--exclude-prior-churners", action="store_true",
+        help="drop rows of accounts with a churn event on or before the as-of date")
+    add("--holdout-from", type=date.fromisoformat, metavar="DATE",
+        help="as-of dates on or after this are held out (default: latest third of the dates)")
+    add("--purge-overlap", action="store_true",
+        help="drop training rows whose label window reaches --holdout-from (strictly causal)")
+    add("--min-positives", type=positive_int, default=30,
+        help="churned training rows a segment needs for its own fit (default 30)")
+    add("--l2", type=positive_float, default=1.0,
+        help="L2 penalty on standardised coefficients (default 1.0 = sklearn C=1)")
+    add("--weight-rule", choices=WEIGHT_RULES, default="standardized",
+        help="standardized: w ~ max(0, -coef x std) (default); logit: w ~ max(0, -coef)")
+    add("--active-weights", type=Path, default=ACTIVE_WEIGHTS,
+        help="weights seed to compare against (default seeds/segment_weights.csv)")
+    add("--proposal", type=Path, default=DEFAULT_PROPOSAL,
+        help="where to write the proposed seed (default seeds/proposed/segment_weights.csv)")
+    add("--force", action="store_true", help="replace an existing proposal")
+    add("--out", type=Path, default=DEFAULT_OUT, help="report folder (default reports/calibration)")
+    add("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    add("--seed", type=int, default=20240101, help="bootstrap seed")
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def check_proposal_path(proposal: Path, active: Path, force: bool) -> None:
+    """Refuse to write over an active seed (ever) or an existing proposal (without --force)."""
+    target = proposal.resolve()
+    protected = {active.resolve(), ACTIVE_WEIGHTS.resolve()}
+    if target in protected or target.parent == SEEDS_DIR.resolve():
+        raise RefusedError(
+            f"refusing to write the proposal to {target}: that is where active seeds live; "
+            "write it elsewhere (default seeds/proposed/) and copy it in by review"
+        )
+    if target.exists() and not force:
+        raise RefusedError(f"{target} exists; pass --force to replace it")
+
+
+def read_weights(path: Path) -> tuple[Weights, list[str]]:
+    """{segment: {metric: weight}} from a weights seed, and the metrics in file order."""
+    if not path.is_file():
+        raise BacktestInputError(f"weights seed not found: {path}")
+    weights: Weights = {}
+    metrics: list[str] = []
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            weights.setdefault(row["segment"], {})[row["metric_name"]] = float(row["weight"])
+            if row["metric_name"] not in metrics:
+                metrics.append(row["metric_name"])
+    if not weights:
+        raise BacktestInputError(f"{path} has no weights")
+    return weights, metrics
+
+
+def format_weight(weight: float) -> str:
+    return f"{weight:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def write_weights(path: Path, weights: Weights, metrics: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["segment,metric_name,weight"]
+    for segment, by_metric in weights.items():
+        lines += [f"{segment},{m},{format_weight(by_metric.get(m, 0.0))}" for m in metrics]
+    path.write_text("\n".join(lines) + "\n")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def choose_split(frame: pd.DataFrame, holdout_from: date | None, purge_days: int | None = None
+                 ) -> Split:
+    """Train on as-of dates before holdout_from, hold out the rest.
+
+    With `purge_days` (the horizon), training rows whose label window reaches holdout_from
+    (as_of_date + horizon >= holdout_from) are dropped, so no training label uses churn that
+    happened in the held-out period.
+    """
+    days = pd.to_datetime(frame["as_of_date"]).dt.date
+    if holdout_from is None:
+        dates = sorted(days.unique())
+        if len(dates) < 2:
+            raise BacktestInputError("need at least two evaluated as-of dates to split by time")
+        holdout_from = dates[len(dates) - max(1, len(dates) // 3)]
+        rule = "default: the latest third of the evaluated as-of dates"
+    else:
+        rule = "--holdout-from"
+    train_end = holdout_from - timedelta(days=purge_days) if purge_days else holdout_from
+    train, holdout = frame[days < train_end], frame[days >= holdout_from]
+    if purge_days:
+        rule += f"; training rows purged unless as_of_date + {purge_days} < holdout_from"
+    for name, part in (("training", train), ("held-out", holdout)):
+        churned = int(part["churned"].sum())
+        if churned == 0 or churned == len(part):
+            raise BacktestInputError(
+                f"the {name} rows (split at {holdout_from}) need churners and stayers: "
+                f"{len(part)} rows, {churned} churned"
+            )
+    return Split(holdout_from, rule, train.reset_index(drop=True), holdout.reset_index(drop=True))
+
+
+def load_frame(args: argparse.Namespace, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
+    relations = (*REQUIRED_RELATIONS, COMPONENT_HISTORY)
+    with open_history(args.target, args.db_path, relations) as history:
+        con = history.connection
+        observed = args.observed_through or observed_through(con)
+        window = LabelWindow(args.horizon_days, observed, args.date_from, args.date_to,
+                             args.exclude_prior_churners)
+        build_labelled(con, window)
+        frame = component_matrix(con, metrics)
+    if frame.empty:
+        raise BacktestInputError("no evaluated rows with component history")
+    info = {**history.parameters(), "observed_through": observed.isoformat()}
+    return frame, info
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def fit_models(train: pd.DataFrame, metrics: list[str], segments: list[str],
+               args: argparse.Namespace) -> dict[str, LogitFit]:
+    """The pooled fit, plus one per segment with at least --min-positives churned rows."""
+    points = train[metrics].to_numpy(float)
+    label = train["churned"].to_numpy(bool)
+    fits = {POOLED: fit_logit(points, label, metrics, args.l2,
+                              groups=train["segment"].astype(str).to_numpy())}
+    for segment in segments:
+        rows = (train["segment"] == segment).to_numpy()
+        positives = int(label[rows].sum())
+        if positives >= args.min_positives and positives < rows.sum():
+            fits[segment] = fit_logit(points[rows], label[rows], metrics, args.l2)
+        log.info("segment %s: %s training rows, %s churned -> %s fit", segment,
+                 int(rows.sum()), positives, "own" if segment in fits else "pooled")
+    return fits
+
+
+def propose(fits: dict[str, LogitFit], active: Weights, rule: str
+            ) -> tuple[Weights, dict[str, str]]:
+    """Proposed weights per segment and where they came from (segment, pooled or active)."""
+    pooled = normalise_weights(raw_weights(fits[POOLED], rule))
+    proposed: Weights = {}
+    source: dict[str, str] = {}
+    for segment in active:
+        own = normalise_weights(raw_weights(fits[segment], rule)) if segment in fits else None
+        if own is not None:
+            proposed[segment], source[segment] = own, "segment"
+        elif pooled is not None:
+            proposed[segment], source[segment] = pooled, POOLED
+        else:
+            log.warning("no metric lowers churn risk for %s: keeping its active weights", segment)
+            proposed[segment], source[segment] = dict(active[segment]), "active (no fit)"
+    return proposed, source
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def row_weights(frame: pd.DataFrame, weights: Weights, metrics: list[str]) -> np.ndarray:
+    table = {s: np.array([w.get(m, 0.0) for m in metrics]) for s, w in weights.items()}
+    return np.stack([table[s] for s in frame["segment"].astype(str)])
+
+
+def score_frame(frame: pd.DataFrame, weights: Weights, metrics: list[str]
+                ) -> tuple[np.ndarray, int]:
+    """Scores re-computed from points; unscorable rows (no weighted metric has points) get 50."""
+    scores, unscorable = rescore(frame[metrics].to_numpy(float),
+                                 row_weights(frame, weights, metrics))
+    return np.where(unscorable, 50.0, scores), int(unscorable.sum())
+
+
+def evaluate(frame: pd.DataFrame, weights: dict[str, Weights], metrics: list[str],
+             args: argparse.Namespace, extra_risk: dict[str, np.ndarray] | None = None) -> dict:
+    """AUC of 100 - score for each weight set (paired bootstrap), and proposed - active."""
+    risks, unscorable = {}, {}
+    for name, w in weights.items():
+        scores, unscorable[name] = score_frame(frame, w, metrics)
+        risks[name] = 100 - scores
+    risks.update(extra_risk or {})
+    label = frame["churned"].to_numpy(bool)
+    intervals, samples = paired_bootstrap_auc(risks, label, frame["account_id"].to_numpy(),
+                                              args.bootstrap, args.seed)
+    names = list(risks)
+    diff = samples[:, names.index("proposed")] - samples[:, names.index("active")]
+    estimate = intervals["proposed"].estimate - intervals["active"].estimate
+    return {
+        "rows": len(frame),
+        "churned_rows": int(label.sum()),
+        "accounts": int(frame["account_id"].nunique()),
+        "auc": {name: interval.as_dict() for name, interval in intervals.items()},
+        "auc_difference_proposed_minus_active": percentile_interval(estimate, diff).as_dict(),
+        "share_of_resamples_proposed_better": round(float(np.mean(diff > 0)), 4),
+        "unscorable_rows_scored_50": unscorable,
+        "by_segment": segment_aucs(frame, risks, label),
+    }
+
+
+def segment_aucs(frame: pd.DataFrame, risks: dict[str, np.ndarray], label: np.ndarray) -> dict:
+    out = {}
+    for segment in sorted(frame["segment"].astype(str).unique()):
+        rows = (frame["segment"].astype(str) == segment).to_numpy()
+        out[segment] = {"rows": int(rows.sum()), "churned_rows": int(label[rows].sum())}
+        for name in ("active", "proposed"):
+            auc = RankedRisk(risks[name][rows], label[rows]).auc()
+            out[segment][name] = None if np.isnan(auc) else round(auc, 4)
+    return out
+
+
+def reproduction_check(frame: pd.DataFrame, active: Weights, metrics: list[str]) -> dict:
+    """Do the active weights re-score the published health_score? (Same config => yes.)"""
+    scores, _ = score_frame(frame, active, metrics)
+    diff = np.abs(scores - frame["health_score"].to_numpy(float))
+    matching = int(np.sum(diff <= 0.05 + 1e-9))
+    result = {"rows": len(frame), "matching_within_0_05": matching,
+              "max_abs_difference": round(float(np.nanmax(diff)), 4)}
+    if matching < 0.99 * len(frame):
+        log.warning("active weights reproduce only %s of %s published scores: the history was "
+                    "scored with another configuration", matching, len(frame))
+    return result
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def fit_summary(fits: dict[str, LogitFit]) -> dict:
+    return {
+        name: {
+            "train_rows": fit.rows,
+            "train_churned_rows": fit.positives,
+            "converged": fit.converged,
+            "intercept": round(fit.intercept, 4),
+            "segment_intercepts": {k: round(v, 4) for k, v in fit.extra_coef.items()},
+            "metrics": {
+                m: {
+                    "coef_standardized": _r(fit.coef_standardized.get(m)),
+                    "coef_per_point": _r(fit.coef_per_point.get(m), 6),
+                    "mean_points": _r(fit.mean.get(m), 2),
+                    "std_points": _r(fit.std.get(m), 2),
+                    "na_share": _r(fit.na_share.get(m)),
+                }
+                for m in fit.metrics
+            },
+        }
+        for name, fit in fits.items()
+    }
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def split_summary(split: Split, horizon: int) -> dict:
+    def part(frame: pd.DataFrame) -> dict:
+        days = sorted({str(d)[:10] for d in frame["as_of_date"]})
+        return {"rows": len(frame), "churned_rows": int(frame["churned"].sum()),
+                "accounts": int(frame["account_id"].nunique()), "as_of_dates": days}
+
+    train_days = pd.to_datetime(split.train["as_of_date"]).dt.date
+    overlapping = int(sum(d.toordinal() + horizon >= split.holdout_from.toordinal()
+                          for d in train_days))
+    shared = len(set(split.train["account_id"]) & set(split.holdout["account_id"]))
+    return {"holdout_from": split.holdout_from.isoformat(), "rule": split.rule,
+            "train": part(split.train), "holdout": part(split.holdout),
+            "train_rows_whose_label_window_reaches_holdout": overlapping,
+            "accounts_in_both": shared}
+
+
+def pooled_model_risk(fit: LogitFit, frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
+    """The pooled model's linear predictor (with its segment intercepts) for `frame`."""
+    intercepts = frame["segment"].astype(str).map(fit.extra_coef).fillna(0.0).to_numpy()
+    return fit.linear_predictor(frame[metrics].to_numpy(float)) + intercepts
+
+
+def parameters(args: argparse.Namespace, info: dict) -> dict:
+    return {
+        **info, "horizon_days": args.horizon_days,
+        "date_from": str(args.date_from) if args.date_from else None,
+        "date_to": str(args.date_to) if args.date_to else None,
+        "exclude_prior_churners": args.exclude_prior_churners,
+        "purge_overlap": args.purge_overlap,
+        "min_positives": args.min_positives, "l2": args.l2, "weight_rule": args.weight_rule,
+        "active_weights": str(args.active_weights), "proposal": str(args.proposal),
+        "bootstrap_resamples": args.bootstrap, "bootstrap_seed": args.seed,
+        "imputation": "N/A points -> the metric's mean points over the fit's training rows",
+    }
+
+
+def calibrate(args: argparse.Namespace, active: Weights, metrics: list[str]
+              ) -> tuple[Weights, dict]:
+    """Fit on the training dates; return the proposed weights and the report."""
+    frame, info = load_frame(args, metrics)
+    split = choose_split(frame, args.holdout_from,
+                         args.horizon_days if args.purge_overlap else None)
+    log.info("split at %s: %s training rows, %s held-out rows", split.holdout_from,
+             len(split.train), len(split.holdout))
+    fits = fit_models(split.train, metrics, list(active), args)
+    proposed, source = propose(fits, active, args.weight_rule)
+    weight_sets = {"active": active, "proposed": proposed}
+    model_risk = {"pooled_model": pooled_model_risk(fits[POOLED], split.holdout, metrics)}
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": parameters(args, info),
+        "split": split_summary(split, args.horizon_days),
+        "weight_source": source,
+        "weights": {s: {m: {"active": active[s].get(m, 0.0), "proposed": proposed[s][m]}
+                        for m in metrics} for s in active},
+        "fits": fit_summary(fits),
+        "evaluation": {
+            "holdout": evaluate(split.holdout, weight_sets, metrics, args, model_risk),
+            "train": evaluate(split.train, weight_sets, metrics, args),
+        },
+        "reproduction_check": reproduction_check(frame, active, metrics),
+    }
+    return proposed, report
+
+
+def run(args: argparse.Namespace) -> int:
+    check_proposal_path(args.proposal, args.active_weights, args.force)
+    active, metrics = read_weights(args.active_weights)
+    proposed, report = calibrate(args, active, metrics)
+    write_weights(args.proposal, proposed, metrics)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / "calibration.md").write_text(render_markdown(report))
+    held = report["evaluation"]["holdout"]["auc"]
+    log.info("held-out AUC active %.3f -> proposed %.3f; proposal %s, report %s",
+             held["active"]["estimate"], held["proposed"]["estimate"], args.proposal, args.out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except RefusedError as error:
+        log.error("%s", error)
+        return EXIT_REFUSED
+    except BacktestInputError as error:
+        log.error("%s", error)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

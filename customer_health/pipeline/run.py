@@ -1,0 +1,180 @@
+"""The gated run: check inputs, take the lock, dbt build -> quality gate -> publish.
+
+On any failure the relations published in schema `health` are left exactly as they were. Each
+step raises a typed error (customer_health.errors) that the command line turns into its exit code;
+the run's `RunSummary` is filled as it goes, so a failed run is recorded as fully as a published
+one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from customer_health.engines.warehouse import connect
+from customer_health.errors import BadInputError, BuildFailedError, GateFailedError
+from customer_health.gate.run import GateResult, run_quality_gate
+from customer_health.pipeline.dbt import run_dbt_build
+from customer_health.pipeline.lock import pipeline_lock
+from customer_health.pipeline.publish import (
+    CheckCounts,
+    PublishRecord,
+    logged_dates,
+    publish,
+    reset_working_history,
+)
+from customer_health.pipeline.run_summary import RunSummary
+from customer_health.settings import (
+    DEFAULT_TARGET,
+    PROJECT_DIR,
+    RAW_SCHEMA,
+    RAW_TABLES,
+    PipelinePaths,
+    missing_raw_files,
+    scoring_config_version,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET_PATH = PROJECT_DIR / "target"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a run reads and writes: engine, DuckDB file, raw data, dbt target folder."""
+
+    target: str = DEFAULT_TARGET
+    db_path: Path | None = None
+    raw_data_dir: Path | None = None
+    target_path: Path = field(default=DEFAULT_TARGET_PATH)
+    show_progress: bool = True
+
+    def paths(self) -> PipelinePaths:
+        return PipelinePaths.resolve(
+            db_path=str(self.db_path) if self.db_path else None,
+            raw_data_dir=str(self.raw_data_dir) if self.raw_data_dir else None,
+            target=self.target,
+        )
+
+
+def refresh(options: RunOptions, summary: RunSummary, as_of_date: date | None = None) -> None:
+    """Score one as-of date (default: the latest date in the data) and publish current scores
+    and history."""
+    dbt_vars: dict[str, object] = {}
+    if as_of_date:
+        dbt_vars["as_of_date"] = as_of_date.isoformat()
+        summary.set_dates([as_of_date])
+    run_pipeline(options, summary, dbt_vars, kind="refresh")
+
+
+def backfill(options: RunOptions, summary: RunSummary, dates: list[date]) -> None:
+    """Score several past as-of dates in one build and publish their history only."""
+    if not dates:
+        raise BadInputError("no as-of dates to backfill in the range given")
+    summary.set_dates(dates)
+    log.info("backfilling %s as-of dates: %s .. %s", len(dates), dates[0], dates[-1])
+    dbt_vars: dict[str, object] = {"as_of_dates": [day.isoformat() for day in dates]}
+    run_pipeline(options, summary, dbt_vars, kind="backfill")
+
+
+def run_pipeline(
+    options: RunOptions, summary: RunSummary, dbt_vars: dict[str, object], kind: str
+) -> None:
+    """Check inputs, take the lock, then build, gate and publish (kind: refresh or backfill)."""
+    paths = options.paths()
+    config_version = scoring_config_version()
+    with pipeline_lock(paths.target, paths.lock_anchor):
+        check_inputs(paths)
+        log.info("%s %s on %s", kind, summary.run_id, describe_target(paths))
+        with connect(paths.target, paths.db_path) as warehouse:
+            reset_working_history(warehouse)
+        dbt_vars = {**dbt_vars, "scoring_config_version": config_version}
+        with summary.timed("dbt_build"):
+            build = run_dbt_build(paths, dbt_vars, options.target_path, options.show_progress)
+        if not build.succeeded:
+            summary.failing_dbt_nodes = build.failures
+            detail = "\n".join(f"  {line}" for line in build.failures or [build.output_tail])
+            raise BuildFailedError(
+                f"dbt build failed; nothing was published. Failing steps:\n{detail}",
+                build.failures,
+            )
+        gate_and_publish(options, summary, paths, config_version, kind)
+
+
+def gate_and_publish(
+    options: RunOptions,
+    summary: RunSummary,
+    paths: PipelinePaths,
+    config_version: str,
+    kind: str,
+) -> None:
+    """Audit the built candidate and publish it when the gate passes."""
+    gate = audit(options, summary, paths)
+    record = PublishRecord(
+        run_id=summary.run_id,
+        scoring_config_version=config_version,
+        checks=CheckCounts(passed=gate.passed_count, failed=gate.failed_count, warned=gate.warned),
+        timings=summary.timings,
+        kind=kind,
+    )
+    with summary.timed("publish"), connect(paths.target, paths.db_path) as warehouse:
+        summary.accounts_scored = publish(warehouse, record)
+        summary.published = True
+        summary.set_dates(logged_dates(warehouse, summary.run_id))
+    log.info("%s %s published (timings: %s)", kind, summary.run_id, summary.timings)
+
+
+def audit(options: RunOptions, summary: RunSummary, paths: PipelinePaths) -> GateResult:
+    """Run the quality gate on the built candidate; raise GateFailedError when it blocks."""
+    with summary.timed("quality_gate"):
+        gate = run_quality_gate(
+            paths.target, paths.db_path, summary.run_id, target_path=options.target_path
+        )
+    checks = summary.checks
+    checks.passed, checks.failed, checks.warned = gate.passed_count, gate.failed_count, gate.warned
+    checks.failing, checks.warning = list(gate.failing_checks), list(gate.warning_checks)
+    if not gate.passed:
+        raise GateFailedError(f"quality gate failed; nothing was published.\n{gate.report}")
+    if gate.warned:
+        log.warning("quality gate passed with warnings:\n%s", gate.report)
+    return gate
+
+
+def gate_only(options: RunOptions, summary: RunSummary) -> None:
+    """Audit what dbt last built on the target, publishing nothing (for orchestrators that run
+    dbt themselves)."""
+    audit(options, summary, options.paths())
+
+
+def publish_built(options: RunOptions, summary: RunSummary) -> None:
+    """Audit and publish what dbt last built on the target, under the refresh lock."""
+    paths = options.paths()
+    with pipeline_lock(paths.target, paths.lock_anchor):
+        gate_and_publish(options, summary, paths, scoring_config_version(), kind="refresh")
+
+
+def describe_target(paths: PipelinePaths) -> str:
+    if paths.target == "duckdb":
+        return f"duckdb (database {paths.db_path}, raw data {paths.raw_data_dir})"
+    return f"{paths.target} (raw tables in schema {RAW_SCHEMA})"
+
+
+def check_inputs(paths: PipelinePaths) -> None:
+    """Raise BadInputError when the raw data cannot be read: files on DuckDB, loaded tables
+    elsewhere."""
+    if paths.target == "duckdb":
+        if not paths.raw_data_dir.is_dir():
+            raise BadInputError(f"raw data folder does not exist: {paths.raw_data_dir}")
+        missing = missing_raw_files(paths.raw_data_dir)
+        if missing:
+            raise BadInputError(f"raw data folder {paths.raw_data_dir} lacks: {', '.join(missing)}")
+        return
+    with connect(paths.target) as warehouse:
+        missing = [t for t in RAW_TABLES if not warehouse.relation_exists(RAW_SCHEMA, t)]
+    if missing:
+        raise BadInputError(
+            f"schema {RAW_SCHEMA} on {paths.target} lacks: {', '.join(missing)} "
+            f"(load the raw files with `health load --target {paths.target}`)"
+        )

@@ -1,0 +1,220 @@
+"""The whole job on real files: dbt build -> gate -> publish, and point-in-time correctness."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_health.engines.warehouse import connect
+from customer_health.pipeline.summary import build_summary
+from customer_health.settings import PROJECT_DIR, PipelinePaths, scoring_config_version
+
+SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def query(db_path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+@pytest.fixture
+def published_sample(published_baseline) -> tuple[Path, str]:
+    """The session's gated refresh of the bundled sample data, and its printed summary."""
+    with connect("duckdb", published_baseline.db_path, read_only=True) as warehouse:
+        return published_baseline.db_path, build_summary(warehouse)
+
+
+def test_sample_data_publishes_one_valid_score_per_account(published_sample) -> None:
+    db_path, _ = published_sample
+    (accounts, distinct_accounts, out_of_range, ungraded) = query(
+        db_path,
+        "select count(*), count(distinct account_id), "
+        "count(*) filter (where health_score not between 0 and 100), "
+        "count(*) filter (where grade is null or status is null or status_colour is null) "
+        "from health.customer_health_scores",
+    )[0]
+    assert (accounts, distinct_accounts, out_of_range, ungraded) == (500, 500, 0, 0)
+    metrics_per_account = query(
+        db_path,
+        "select min(n), max(n) from (select count(*) n from health.customer_health_score_components"
+        " group by account_id)",
+    )[0]
+    defined_metrics = len((PROJECT_DIR / "seeds/metric_definitions.csv").read_text().splitlines())
+    assert metrics_per_account == (defined_metrics - 1, defined_metrics - 1)
+
+
+def test_every_dropped_raw_row_is_in_the_quarantine(published_sample) -> None:
+    db_path, _ = published_sample
+    reasons = query(
+        db_path,
+        "select table_name, quarantine_reason, count(*) from health.quarantined_source_rows "
+        "group by all order by all",
+    )
+    # The sample data repeats 21 usage ids on rows with different content.
+    assert reasons == [("feature_usage", "duplicate_usage_id", 21)]
+
+
+def test_publish_log_records_run_and_scoring_config_version(published_sample) -> None:
+    db_path, _ = published_sample
+    log_rows = query(
+        db_path,
+        "select as_of_date, accounts_scored, scoring_config_version from health.publish_log",
+    )
+    assert [(str(d), n, v) for d, n, v in log_rows] == [
+        ("2024-12-31", 500, scoring_config_version())
+    ]
+    stamped = query(
+        db_path, "select distinct scoring_config_version from health.customer_health_scores"
+    )
+    assert stamped == [(scoring_config_version(),)]
+
+
+def test_summary_lists_grades_statuses_and_ten_most_at_risk(published_sample) -> None:
+    _, stdout = published_sample
+    assert "500 accounts scored" in stdout
+    assert "By grade:" in stdout and "By status:" in stdout
+    lowest = query(
+        published_sample[0],
+        "select account_id from health.customer_health_scores order by health_score, account_id "
+        "limit 10",
+    )
+    positions = [stdout.index(f"({account_id})") for (account_id,) in lowest]
+    assert positions == sorted(positions)
+
+
+def append_rows(csv_path: Path, rows: list[dict[str, str]]) -> None:
+    with csv_path.open(newline="") as handle:
+        header = next(csv.reader(handle))
+    with csv_path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\r\n")
+        writer.writerows(rows)
+
+
+def add_future_data(raw_dir: Path, after: str) -> None:
+    """Rows dated after `after` that would change scores if they leaked in."""
+    accounts = [
+        row["account_id"] for row in csv.DictReader((raw_dir / "ravenstack_accounts.csv").open())
+    ]
+    subscriptions = list(csv.DictReader((raw_dir / "ravenstack_subscriptions.csv").open()))
+    future = "2024-07-15"
+    assert future > after
+    append_rows(
+        raw_dir / "ravenstack_feature_usage.csv",
+        [
+            {
+                "usage_id": f"U-future{i}",
+                "subscription_id": sub["subscription_id"],
+                "usage_date": future,
+                "feature_name": "feature_1",
+                "usage_count": "500",
+                "usage_duration_secs": "60",
+                "error_count": "400",
+                "is_beta_feature": "False",
+            }
+            for i, sub in enumerate(subscriptions)
+        ],
+    )
+    append_rows(
+        raw_dir / "ravenstack_support_tickets.csv",
+        [
+            {
+                "ticket_id": f"T-future{i}",
+                "account_id": account,
+                "submitted_at": future,
+                "closed_at": f"{future} 05:00:00",
+                "resolution_time_hours": "5.0",
+                "priority": "urgent",
+                "first_response_time_minutes": "179",
+                "satisfaction_score": "1.0",
+                "escalation_flag": "True",
+            }
+            for i, account in enumerate(accounts)
+        ],
+    )
+    append_rows(
+        raw_dir / "ravenstack_subscriptions.csv",
+        [
+            {
+                "subscription_id": f"S-future{i}",
+                "account_id": account,
+                "start_date": future,
+                "end_date": "",
+                "plan_tier": "Basic",
+                "seats": "1",
+                "mrr_amount": "0",
+                "arr_amount": "0",
+                "is_trial": "True",
+                "upgrade_flag": "False",
+                "downgrade_flag": "True",
+                "churn_flag": "False",
+                "billing_frequency": "monthly",
+                "auto_renew_flag": "False",
+            }
+            for i, account in enumerate(accounts)
+        ],
+    )
+
+
+def build_scores(raw_dir: Path, db_path: Path, target: Path, as_of_date: str) -> list[tuple]:
+    paths = PipelinePaths.resolve(db_path=str(db_path), raw_data_dir=str(raw_dir))
+    result = subprocess.run(
+        [
+            str(DBT),
+            "build",
+            "--exclude-resource-type",
+            "test",
+            "unit_test",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--profiles-dir",
+            str(PROJECT_DIR),
+            "--target-path",
+            str(target),
+            "--select",
+            "+customer_health_score_components",
+            "+customer_health_scores",
+            "--vars",
+            f"{{as_of_date: '{as_of_date}'}}",
+        ],
+        env=paths.dbt_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return query(
+        db_path,
+        "select * exclude (dbt_invocation_id) from marts.customer_health_scores "
+        "order by account_id",
+    ) + query(
+        db_path,
+        "select * from marts.customer_health_score_components order by account_id, metric_name",
+    )
+
+
+def test_data_dated_after_as_of_date_changes_no_score(tmp_path: Path) -> None:
+    raw_dir = tmp_path / "raw"
+    shutil.copytree(SAMPLE_DATA, raw_dir)
+    as_of_date = "2024-06-30"
+    before = build_scores(raw_dir, tmp_path / "before.duckdb", tmp_path / "target", as_of_date)
+
+    add_future_data(raw_dir, after=as_of_date)
+    after = build_scores(raw_dir, tmp_path / "after.duckdb", tmp_path / "target", as_of_date)
+
+    # The future rows were loaded (so the comparison is not vacuous) ...
+    staged = query(
+        tmp_path / "after.duckdb",
+        "select count(*) from staging.stg_product_usage__feature_usage "
+        "where usage_id like 'U-future%'",
+    )
+    assert staged == [(5000,)]
+    # ... and no score, grade, driver or component moved.
+    assert len(before) > 500
+    assert before == after

@@ -1,0 +1,32 @@
+"""What was published, in a form two runs can be compared by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+
+def health_fingerprint(db_path: Path) -> dict[str, str]:
+    """Per relation in schema `health`: its columns and an order-independent hash of its rows."""
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'health' order by table_name"
+            ).fetchall()
+        ]
+        fingerprint = {}
+        for table in tables:
+            columns = connection.execute(
+                "select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position)"
+                " from information_schema.columns where table_schema = 'health' and table_name = ?",
+                [table],
+            ).fetchone()[0]
+            rows = connection.execute(
+                "select count(*), md5(coalesce(string_agg(row_hash, '' order by row_hash), '')) "
+                f'from (select md5(cast(r as varchar)) as row_hash from health."{table}" as r)'
+            ).fetchone()
+            fingerprint[table] = f"{columns} | {rows[0]} rows | {rows[1]}"
+    return fingerprint

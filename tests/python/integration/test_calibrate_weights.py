@@ -1,0 +1,254 @@
+"""Weight calibration: logistic fit, weight conversion, re-scoring, the seed guard, end to end.
+
+The end-to-end tests reuse the generated, backfilled history of test_backtest.py (built once per
+session) and check that the fit puts weight on the planted churn drivers and beats the active
+weights on held-out as-of dates.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_backtest import GeneratedHistory, build_generated_history, run_script
+
+from customer_health.evaluation import calibration as calibrate_weights
+from customer_health.evaluation.logit import fit_logit, normalise_weights, raw_weights, rescore
+
+ACTIVE_SEED = calibrate_weights.ACTIVE_WEIGHTS
+# planted in scripts/generate_sample_data.py: errors, support tickets, auto-renew off
+PLANTED = ("error_rate_pct", "auto_renew_off", "urgent_tickets", "tickets_per_seat")
+UNRELATED = ("current_mrr", "on_trial")  # plan and trial carry no churn signal there
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_seed(path: Path) -> dict[str, dict[str, float]]:
+    weights: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            weights.setdefault(row["segment"], {})[row["metric_name"]] = float(row["weight"])
+    return weights
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def test_normalised_weights_are_non_negative_and_sum_to_exactly_one() -> None:
+    weights = normalise_weights({"a": 1.0, "b": 1.0, "c": 1.0})
+    assert weights == {"a": 0.334, "b": 0.333, "c": 0.333}
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        raw = dict(zip("abcdefghijklmno", np.maximum(0, rng.normal(size=15)), strict=True))
+        if sum(raw.values()) == 0:
+            continue
+        weights = normalise_weights(raw)
+        assert all(w >= 0 for w in weights.values())
+        assert sum(round(w * 1000) for w in weights.values()) == 1000  # exact in thousandths
+        assert abs(sum(weights.values()) - 1) < 1e-9
+
+
+def test_normalise_weights_rejects_negative_and_reports_all_zero() -> None:
+    assert normalise_weights({"a": 0.0, "b": 0.0}) is None
+    with pytest.raises(ValueError):
+        normalise_weights({"a": 1.0, "b": -0.1})
+
+
+def test_only_metrics_whose_points_lower_risk_get_weight() -> None:
+    rng = np.random.default_rng(4)
+    n = 4000
+    protective = rng.uniform(0, 100, n)  # more points -> less churn
+    harmful = rng.uniform(0, 100, n)  # more points -> more churn (cannot get weight)
+    noise = rng.uniform(0, 100, n)
+    logit = -1.0 - 0.04 * (protective - 50) + 0.03 * (harmful - 50)
+    label = rng.random(n) < 1 / (1 + np.exp(-logit))
+    points = np.column_stack([protective, harmful, noise])
+    points[rng.random(n) < 0.2, 2] = np.nan  # N/A points are imputed, not dropped
+    fit = fit_logit(points, label, ["protective", "harmful", "noise"], l2=1.0)
+    assert fit.coef_standardized["protective"] < -0.8 < 0.5 < fit.coef_standardized["harmful"]
+    assert abs(fit.coef_standardized["noise"]) < 0.15
+    assert fit.coef_per_point["protective"] == pytest.approx(-0.04, rel=0.2)
+    weights = normalise_weights(raw_weights(fit))
+    assert weights["harmful"] == 0 and weights["protective"] > 0.85
+
+
+def test_weight_rules_scale_by_std_or_not() -> None:
+    rng = np.random.default_rng(6)
+    wide, narrow = rng.uniform(0, 100, 3000), rng.uniform(40, 60, 3000)
+    label = rng.random(3000) < 1 / (1 + np.exp(2 + 0.03 * (wide - 50) + 0.03 * (narrow - 50)))
+    fit = fit_logit(np.column_stack([wide, narrow]), label, ["wide", "narrow"], l2=0.1)
+    standardized, logit = raw_weights(fit, "standardized"), raw_weights(fit, "logit")
+    assert standardized["wide"] / standardized["narrow"] > 2.5  # std ratio about 5
+    assert logit["wide"] / logit["narrow"] == pytest.approx(1.0, abs=0.5)
+    with pytest.raises(ValueError):
+        raw_weights(fit, "other")
+
+
+def test_constant_or_empty_metrics_get_no_coefficient() -> None:
+    rng = np.random.default_rng(9)
+    points = np.column_stack([rng.uniform(0, 100, 500), np.full(500, 100.0), np.full(500, np.nan)])
+    label = rng.random(500) < 0.2
+    fit = fit_logit(points, label, ["x", "constant", "empty"])
+    assert set(fit.coef_standardized) == {"x"}
+    assert raw_weights(fit)["constant"] == 0 and raw_weights(fit)["empty"] == 0
+
+
+def test_rescore_renormalises_over_metrics_with_points() -> None:
+    points = np.array([[80.0, np.nan, 40.0], [np.nan, np.nan, np.nan], [10.0, 20.0, 30.0]])
+    weights = np.tile([0.5, 0.3, 0.2], (3, 1))
+    scores, unscorable = rescore(points, weights)
+    assert scores[0] == pytest.approx(68.6)  # (0.5*80 + 0.2*40) / 0.7 = 68.571
+    assert np.isnan(scores[1]) and unscorable.tolist() == [False, True, False]
+    assert scores[2] == 17.0  # 5 + 6 + 6
+    half, _ = rescore(np.array([[12.25, 12.5]]), np.array([[0.5, 0.5]]))
+    assert half[0] == 12.4  # 12.375 -> 12.4, half away from zero like SQL round()
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def month_frame() -> pd.DataFrame:
+    days = pd.to_datetime(["2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30",
+                           "2024-07-31", "2024-08-31"])
+    return pd.DataFrame({"as_of_date": np.repeat(days, 2), "account_id": ["a", "b"] * 6,
+                         "churned": [True, False] * 6})
+
+
+def test_default_split_holds_out_the_latest_third_of_the_dates() -> None:
+    split = calibrate_weights.choose_split(month_frame(), None)
+    assert split.holdout_from == date(2024, 7, 31)
+    assert (len(split.train), len(split.holdout)) == (8, 4)
+
+
+def test_purged_split_drops_training_rows_whose_labels_reach_the_holdout() -> None:
+    split = calibrate_weights.choose_split(month_frame(), date(2024, 7, 31), purge_days=90)
+    # 2024-05-31 + 90 days = 2024-08-29 reaches the holdout; 2024-04-30 + 90 = 2024-07-29 not
+    assert sorted({str(d)[:10] for d in split.train["as_of_date"]}) == ["2024-03-31",
+                                                                         "2024-04-30"]
+
+
+# ----------------------------------------------------------------------------- seed guard
+
+
+def test_proposal_may_never_replace_the_active_seed(tmp_path: Path) -> None:
+    for target in (ACTIVE_SEED, ACTIVE_SEED.parent / "other.csv"):
+        with pytest.raises(calibrate_weights.RefusedError):
+            calibrate_weights.check_proposal_path(target, ACTIVE_SEED, force=True)
+    own_active = tmp_path / "active.csv"
+    with pytest.raises(calibrate_weights.RefusedError):
+        calibrate_weights.check_proposal_path(own_active, own_active, force=True)
+
+
+def test_existing_proposal_needs_force(tmp_path: Path) -> None:
+    proposal = tmp_path / "proposed" / "segment_weights.csv"
+    calibrate_weights.check_proposal_path(proposal, ACTIVE_SEED, force=False)  # new: fine
+    proposal.parent.mkdir()
+    proposal.write_text("keep me\n")
+    with pytest.raises(calibrate_weights.RefusedError):
+        calibrate_weights.check_proposal_path(proposal, ACTIVE_SEED, force=False)
+    calibrate_weights.check_proposal_path(proposal, ACTIVE_SEED, force=True)
+
+
+def test_cli_refuses_before_touching_anything(tmp_path: Path) -> None:
+    before = file_hash(ACTIVE_SEED)
+    missing_db = str(tmp_path / "missing.duckdb")
+    code = calibrate_weights.main(["--db-path", missing_db, "--proposal", str(ACTIVE_SEED),
+                                   "--force", "--out", str(tmp_path / "r")])
+    assert code == calibrate_weights.EXIT_REFUSED
+    assert file_hash(ACTIVE_SEED) == before
+    existing = tmp_path / "p.csv"
+    existing.write_text("keep me\n")
+    code = calibrate_weights.main(["--db-path", missing_db, "--proposal", str(existing)])
+    assert code == calibrate_weights.EXIT_REFUSED and existing.read_text() == "keep me\n"
+    assert calibrate_weights.main(["--db-path", missing_db, "--proposal",
+                                   str(tmp_path / "new.csv"), "--out", str(tmp_path / "r")]) == 4
+    assert not (tmp_path / "r").exists()
+
+
+def test_written_weights_round_trip_as_a_seed(tmp_path: Path) -> None:
+    active, metrics = calibrate_weights.read_weights(ACTIVE_SEED)
+    path = tmp_path / "w.csv"
+    calibrate_weights.write_weights(path, active, metrics)
+    assert read_seed(path) == active
+    assert path.read_text().splitlines()[0] == "segment,metric_name,weight"
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    history: GeneratedHistory = build_generated_history(tmp_path_factory)
+    out = tmp_path_factory.mktemp("calibration")
+    before = file_hash(ACTIVE_SEED)
+    done = run_script("calibrate_weights.py", "--db-path", str(history.db_path),
+                      "--proposal", str(out / "proposed" / "segment_weights.csv"),
+                      "--out", str(out), "--bootstrap", "300")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert file_hash(ACTIVE_SEED) == before
+    return out, json.loads((out / "calibration.json").read_text())
+
+
+def test_proposal_is_a_valid_weights_seed(calibration: tuple[Path, dict]) -> None:
+    out, _ = calibration
+    proposal, active = read_seed(out / "proposed" / "segment_weights.csv"), read_seed(ACTIVE_SEED)
+    assert set(proposal) == set(active)
+    for segment, weights in proposal.items():
+        assert set(weights) == set(active[segment])
+        assert all(0 <= w <= 1 for w in weights.values())
+        assert abs(sum(weights.values()) - 1) < 1e-6
+
+
+def test_calibration_weights_the_planted_drivers(calibration: tuple[Path, dict]) -> None:
+    _, report = calibration
+    for segment, weights in report["weights"].items():
+        proposed = {m: w["proposed"] for m, w in weights.items()}
+        # measured 0.56-0.62 per segment
+        assert sum(proposed[m] for m in PLANTED) > 0.4, (segment, proposed)
+        # measured at most 0.05
+        assert sum(proposed[m] for m in UNRELATED) < 0.1, (segment, proposed)
+        # error rate: measured 0.16-0.21 against 0.04-0.10 active
+        assert proposed["error_rate_pct"] > 1.5 * weights["error_rate_pct"]["active"]
+
+
+def test_calibration_beats_the_active_weights_on_held_out_dates(
+    calibration: tuple[Path, dict],
+) -> None:
+    _, report = calibration
+    held = report["evaluation"]["holdout"]
+    assert report["split"]["holdout_from"] == "2024-08-31"
+    assert report["split"]["train"]["as_of_dates"][-1] < "2024-08-31"
+    # measured 0.667 -> 0.750, difference CI +0.064..+0.103
+    assert held["auc"]["proposed"]["estimate"] > held["auc"]["active"]["estimate"] + 0.04
+    assert held["auc_difference_proposed_minus_active"]["lower"] > 0
+    assert report["reproduction_check"]["matching_within_0_05"] == (
+        report["reproduction_check"]["rows"])  # active weights re-score published scores
+
+
+def test_calibration_report_lists_split_weights_and_caveats(
+    calibration: tuple[Path, dict],
+) -> None:
+    out, _ = calibration
+    markdown = (out / "calibration.md").read_text()
+    for text in ("**Verdict.**", "## Split", "active / proposed", "## Caveats",
+                 "error_rate_pct"):
+        assert text in markdown
+
+
+def test_holdout_without_churners_is_bad_input(tmp_path_factory: pytest.TempPathFactory,
+                                               tmp_path: Path) -> None:
+    history = build_generated_history(tmp_path_factory)
+    done = run_script("calibrate_weights.py", "--db-path", str(history.db_path),
+                      "--to", "2024-04-30", "--holdout-from", "2024-04-01",
+                      "--proposal", str(tmp_path / "p.csv"), "--out", str(tmp_path / "r"))
+    assert done.returncode == 4, done.stderr[-2000:]  # the only training date has no churn
+    assert "need churners and stayers" in done.stderr
+    assert not (tmp_path / "p.csv").exists()

@@ -1,0 +1,131 @@
+"""On append-only Parquet folders the usage staging model loads new files incrementally.
+
+Incremental runs must end in exactly the state a --full-refresh build reaches on the same files,
+including when a new file repeats usage_ids that were already loaded (the duplicate that wins can
+change) and when it carries exact copies and invalid rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from helpers.project import REPO_DIR, clean_env
+
+from customer_health.sample_data import generate as gsd
+
+AS_OF_DATE = "2024-12-31"
+HOLD_BACK_FROM = dt.date(2024, 12, 20)
+USAGE_TABLE = "staging.base_product_usage__feature_usage"
+LATE_FILE = "late-corrections.parquet"
+COMPARED_RELATIONS = {
+    USAGE_TABLE: "*",
+    "intermediate.int_account_metric_points": "*",
+    "marts.customer_health_scores": "* exclude (dbt_invocation_id)",
+}
+
+
+def dbt_build(db_path: Path, raw_dir: Path, target: Path, *extra: str) -> None:
+    env = clean_env()
+    env.update(HEALTH_DB_PATH=str(db_path), HEALTH_RAW_DATA_DIR=str(raw_dir),
+               HEALTH_RAW_DATA_FORMAT="parquet")
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_DIR),
+         "--profiles-dir", str(REPO_DIR), "--target-path", str(target),
+         "--log-path", str(target / "logs"), "--exclude-resource-type", "test", "unit_test",
+         "--vars", f"{{as_of_date: '{AS_OF_DATE}'}}", *extra],
+        env=env, capture_output=True, text=True, check=False, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+
+def write_late_corrections(raw_dir: Path, destination: Path) -> None:
+    """A late file: re-sent ids with content that ranks first, exact copies, an invalid row."""
+    usage = f"read_parquet('{raw_dir}/ravenstack_feature_usage/*.parquet')"
+    with duckdb.connect() as con:
+        con.execute(f"""
+            copy (
+                (select * replace ('S-000000' as subscription_id) from {usage}
+                 order by usage_id limit 3)
+                union all
+                (select * from {usage} order by usage_id desc limit 2)
+                union all
+                (select * replace ('U-late-negative' as usage_id, -5 as usage_count)
+                 from {usage} order by usage_id limit 1)
+            ) to '{destination}' (format parquet)
+        """)
+
+
+def land(raw_dir: Path) -> None:
+    for folder in (raw_dir / gsd.HELD_BACK_DIR).iterdir():
+        for part in folder.glob("*.parquet"):
+            shutil.move(part, raw_dir / folder.name / f"landed-{part.name}")
+
+
+def relation_rows(db_path: Path, relation: str, columns: str) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return sorted(con.execute(f"select {columns} from {relation}").fetchall(), key=repr)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An incremental history (initial files, then landed ones) and a full refresh of the end."""
+    work = tmp_path_factory.mktemp("incremental_usage")
+    raw_dir = work / "raw"
+    gsd.generate(gsd.Config(
+        out_dir=raw_dir, accounts=300, start_date=dt.date(2024, 1, 1),
+        end_date=dt.date(2024, 12, 31), quirks=True, chunk_accounts=100,
+        file_format="parquet", hold_back_from=HOLD_BACK_FROM,
+    ))
+    incremental_db, full_db = work / "incremental.duckdb", work / "full.duckdb"
+    dbt_build(incremental_db, raw_dir, work / "target_first")
+    write_late_corrections(
+        raw_dir, raw_dir / gsd.HELD_BACK_DIR / "ravenstack_feature_usage" / LATE_FILE
+    )
+    land(raw_dir)
+    dbt_build(incremental_db, raw_dir, work / "target_incremental")
+    dbt_build(full_db, raw_dir, work / "target_full", "--full-refresh")
+    return {"incremental": incremental_db, "full": full_db, "work": work}
+
+
+def test_second_run_read_only_new_files(builds: dict[str, Path]) -> None:
+    compiled = next((builds["work"] / "target_incremental" / "compiled").rglob(
+        "base_product_usage__feature_usage.sql")).read_text()
+    assert "filename not in (" in compiled and "part-00000.parquet" in compiled
+
+
+@pytest.mark.parametrize("relation", sorted(COMPARED_RELATIONS))
+def test_incremental_equals_full_refresh(builds: dict[str, Path], relation: str) -> None:
+    columns = COMPARED_RELATIONS[relation]
+    incremental = relation_rows(builds["incremental"], relation, columns)
+    full = relation_rows(builds["full"], relation, columns)
+    assert len(incremental) == len(full) > 0
+    differing = sorted(set(incremental) ^ set(full), key=repr)[:5]
+    assert incremental == full, f"{relation} differs, e.g. {differing}"
+
+
+def test_late_file_changed_winners_and_was_quarantined(builds: dict[str, Path]) -> None:
+    """The late file was ranked together with the loaded rows, not just appended."""
+    late_ids = (f"(select usage_id from {USAGE_TABLE} where source_file like '%{LATE_FILE}')")
+    with duckdb.connect(str(builds["incremental"]), read_only=True) as con:
+        reasons = dict(con.execute(
+            f"select quarantine_reason, count(*) from {USAGE_TABLE} "
+            f"where usage_id in {late_ids} group by all"
+        ).fetchall())
+        displaced = con.execute(
+            f"select count(*) from {USAGE_TABLE} "
+            f"where source_file not like '%{LATE_FILE}' and quarantine_reason = "
+            "'duplicate_usage_id' and usage_id in "
+            f"(select usage_id from {USAGE_TABLE} where subscription_id = 'S-000000')"
+        ).fetchone()[0]
+    # one copy of each of the 2 re-sent identical rows, the negative row, the 3 displaced rows
+    assert reasons == {None: 3 + 2, "exact_duplicate_row": 2, "negative_usage_measure": 1,
+                       "duplicate_usage_id": 3}
+    # The re-sent ids sort first (by subscription), so they win and the previously loaded rows
+    # with those ids become duplicates.
+    assert displaced == 3

@@ -1,0 +1,393 @@
+"""Tests for scripts/generate_sample_data.py (shape, determinism, integrity, planted signal)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from customer_health.sample_data import generate as gsd
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE_DIR = REPO / "data" / "ravenstack"
+SCRIPT = REPO / "scripts" / "generate_sample_data.py"
+N_ACCOUNTS = 400
+SEEDS = (42, 7)
+TABLES = {
+    "accounts": "accounts", "subs": "subscriptions", "usage": "feature_usage",
+    "tickets": "support_tickets", "churn": "churn_events",
+}
+VALUE_PATTERNS = {
+    "BOOLEAN": r"True|False",
+    "DATE": r"\d{4}-\d{2}-\d{2}",
+    "TIMESTAMP": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}",
+    "DOUBLE": r"\d+\.\d+",
+    "BIGINT": r"\d+",
+    "VARCHAR": r"[^,\"\r\n]+",
+}
+ID_PATTERNS = {
+    "account_id": r"A-[0-9a-f]{6,}", "subscription_id": r"S-[0-9a-f]{6,}",
+    "usage_id": r"U-[0-9a-f]{6,}", "ticket_id": r"T-[0-9a-f]{6,}",
+    "churn_event_id": r"C-[0-9a-f]{6,}",
+}
+
+
+def csv_file(directory: Path, table: str) -> Path:
+    return directory / f"ravenstack_{TABLES.get(table, table)}.csv"
+
+
+def generate(out: Path, seed: int = 42, **kwargs: object) -> Path:
+    gsd.generate(gsd.Config(out_dir=out, accounts=N_ACCOUNTS, seed=seed, **kwargs))
+    return out
+
+
+def connect(directory: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name in TABLES:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM "
+                    f"read_csv('{csv_file(directory, name).as_posix()}', header=true)")
+    return con
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> object:
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    return {seed: generate(tmp_path_factory.mktemp(f"seed{seed}"), seed) for seed in SEEDS}
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def con(request: pytest.FixtureRequest, outputs: dict[int, Path]
+        ) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = connect(outputs[request.param])
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def reference() -> Path:
+    missing = [t for t in TABLES if not csv_file(REFERENCE_DIR, t).is_file()]
+    assert not missing, f"reference CSVs missing under {REFERENCE_DIR}: {missing}"
+    return REFERENCE_DIR
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_identical_bytes(outputs: dict[int, Path], tmp_path: Path) -> None:
+    again = generate(tmp_path / "again", 42)
+    for table in TABLES:
+        assert csv_file(again, table).read_bytes() == csv_file(outputs[42], table).read_bytes()
+
+
+def test_different_seed_gives_different_data(outputs: dict[int, Path]) -> None:
+    for table in TABLES:
+        first, second = (csv_file(outputs[s], table).read_bytes() for s in SEEDS)
+        assert first != second, table
+
+
+# ----------------------------------------------------------------------------- format
+
+
+def test_headers_match_reference(outputs: dict[int, Path], reference: Path) -> None:
+    for table in TABLES:
+        with csv_file(reference, table).open("rb") as handle:
+            expected = handle.readline()
+        with csv_file(outputs[42], table).open("rb") as handle:
+            assert handle.readline() == expected, table
+
+
+def reference_types(reference: Path, table: str) -> list[tuple[str, str, bool]]:
+    """(column, sniffed DuckDB type, has NULLs) for a reference CSV."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM "
+                f"read_csv('{csv_file(reference, table).as_posix()}', header=true)")
+    described = con.execute("SELECT column_name, column_type FROM (DESCRIBE t)").fetchall()
+    result = []
+    for column, column_type in described:
+        nulls = scalar(con, f'SELECT count(*) - count("{column}") FROM t')
+        result.append((column, column_type, bool(nulls)))
+    con.close()
+    return result
+
+
+def test_sniffed_types_match_reference(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
+    for name, table in TABLES.items():
+        got = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {name})").fetchall()
+        expected = [(c, t) for c, t, _ in reference_types(reference, table)]
+        assert got == expected, table
+
+
+def test_raw_values_have_reference_formats(outputs: dict[int, Path], reference: Path) -> None:
+    for table in TABLES:
+        text = csv_file(outputs[42], table).read_bytes().decode()
+        assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
+        assert '"' not in text
+        columns = reference_types(reference, table)
+        patterns = [re.compile(VALUE_PATTERNS[t] + ("|" if nullable else "")) for _, t, nullable
+                    in columns]
+        for line in text.split("\r\n")[1:-1]:
+            fields = line.split(",")
+            assert len(fields) == len(columns), (table, line)
+            for pattern, value, (column, _, _) in zip(patterns, fields, columns, strict=True):
+                assert pattern.fullmatch(value), (table, column, value)
+
+
+# ----------------------------------------------------------------------------- keys
+
+
+def test_ids_unique_and_styled(con: duckdb.DuckDBPyConnection) -> None:
+    keys = {"accounts": "account_id", "subs": "subscription_id", "usage": "usage_id",
+            "tickets": "ticket_id", "churn": "churn_event_id"}
+    for table, key in keys.items():
+        assert scalar(con, f"SELECT count(*) = count(DISTINCT {key}) FROM {table}"), table
+        bad = scalar(con, f"SELECT count(*) FROM {table} "
+                          f"WHERE NOT regexp_full_match({key}, '{ID_PATTERNS[key]}')")
+        assert bad == 0, table
+    assert scalar(con, "SELECT count(DISTINCT account_name) FROM accounts") == N_ACCOUNTS
+
+
+def test_referential_integrity(con: duckdb.DuckDBPyConnection) -> None:
+    orphan_checks = {
+        "subs": "account_id NOT IN (SELECT account_id FROM accounts)",
+        "usage": "subscription_id NOT IN (SELECT subscription_id FROM subs)",
+        "tickets": "account_id NOT IN (SELECT account_id FROM accounts)",
+        "churn": "account_id NOT IN (SELECT account_id FROM accounts)",
+    }
+    for table, condition in orphan_checks.items():
+        assert scalar(con, f"SELECT count(*) FROM {table} WHERE {condition}") == 0, table
+    assert scalar(con, "SELECT count(*) FROM accounts "
+                       "WHERE account_id NOT IN (SELECT account_id FROM subs)") == 0
+
+
+def test_multiple_chunks_keep_ids_unique(tmp_path: Path) -> None:
+    con = connect(generate(tmp_path, 3, chunk_accounts=37))
+    assert scalar(con, "SELECT count(DISTINCT account_id) FROM accounts") == N_ACCOUNTS
+    for table, key in (("subs", "subscription_id"), ("usage", "usage_id"), ("tickets", "ticket_id"),
+                       ("churn", "churn_event_id")):
+        assert scalar(con, f"SELECT count(*) = count(DISTINCT {key}) FROM {table}"), table
+    assert scalar(con, "SELECT count(*) FROM usage "
+                       "WHERE subscription_id NOT IN (SELECT subscription_id FROM subs)") == 0
+
+
+def test_ids_widen_beyond_24_bits() -> None:
+    nums = gsd.np.array([0, 1, (1 << 24) - 1, 1 << 24, (1 << 24) + 1, 5 << 24], dtype="int64")
+    high, low = gsd.id_parts(nums, "U")
+    pairs = set(zip(high.tolist(), low.tolist(), strict=True))
+    assert len(pairs) == len(nums) and low.max() < (1 << 24)
+    assert high.tolist() == [0, 0, 0, 1, 1, 5]
+
+
+# ----------------------------------------------------------------------------- business rules
+
+
+def test_accounts_and_subscription_rules(con: duckdb.DuckDBPyConnection) -> None:
+    violations = {
+        "signup outside range": "SELECT count(*) FROM accounts "
+                                "WHERE signup_date NOT BETWEEN '2023-01-01' AND '2024-12-31'",
+        "1-6 subscriptions": "SELECT count(*) FROM (SELECT account_id, count(*) n FROM subs "
+                             "GROUP BY 1) WHERE n NOT BETWEEN 1 AND 6",
+        "start before signup": "SELECT count(*) FROM subs JOIN accounts USING (account_id) "
+                               "WHERE start_date < signup_date",
+        "starts not increasing": "SELECT count(*) - count(DISTINCT (account_id, start_date)) "
+                                 "FROM subs",
+        "end before start": "SELECT count(*) FROM subs WHERE end_date < start_date",
+        "churn_flag != closed": "SELECT count(*) FROM subs "
+                                "WHERE churn_flag <> (end_date IS NOT NULL)",
+        "latest closed": "SELECT count(*) FROM subs s WHERE end_date IS NOT NULL AND start_date ="
+                         " (SELECT max(start_date) FROM subs x WHERE x.account_id = s.account_id)",
+        "mrr/trial": "SELECT count(*) FROM subs WHERE (mrr_amount = 0) <> is_trial",
+        "arr": "SELECT count(*) FROM subs WHERE arr_amount <> 12 * mrr_amount",
+        "plan": "SELECT count(*) FROM subs WHERE plan_tier NOT IN ('Basic', 'Pro', 'Enterprise')"
+                " OR billing_frequency NOT IN ('monthly', 'annual')",
+    }
+    for rule, sql in violations.items():
+        assert scalar(con, sql) == 0, rule
+    assert scalar(con, "SELECT count(*) FROM subs WHERE end_date IS NOT NULL") > 0
+
+
+def test_usage_inside_subscription_period(con: duckdb.DuckDBPyConnection) -> None:
+    outside = scalar(con, "SELECT count(*) FROM usage u JOIN subs s USING (subscription_id) "
+                          "WHERE u.usage_date < s.start_date OR u.usage_date > s.end_date "
+                          "OR u.usage_date > DATE '2024-12-31'")
+    assert outside == 0
+    after_churn = scalar(con, "SELECT count(*) FROM usage u JOIN subs s USING (subscription_id) "
+                              "JOIN churn c USING (account_id) WHERE u.usage_date >= c.churn_date")
+    assert after_churn == 0
+    features = scalar(con, "SELECT count(*) FROM usage WHERE NOT regexp_full_match("
+                           "feature_name, 'feature_([1-9]|[1-3][0-9]|40)')")
+    assert features == 0
+
+
+def test_ticket_rules(con: duckdb.DuckDBPyConnection) -> None:
+    violations = {
+        "closed_at": "SELECT count(*) FROM tickets WHERE closed_at <> "
+                     "submitted_at::TIMESTAMP + to_hours(resolution_time_hours::BIGINT)",
+        "resolution": "SELECT count(*) FROM tickets "
+                      "WHERE resolution_time_hours NOT BETWEEN 1 AND 72",
+        "response": "SELECT count(*) FROM tickets "
+                    "WHERE first_response_time_minutes NOT BETWEEN 1 AND 180",
+        "satisfaction": "SELECT count(*) FROM tickets WHERE satisfaction_score NOT IN (1,2,3,4,5)",
+        "priority": "SELECT count(*) FROM tickets "
+                    "WHERE priority NOT IN ('low', 'medium', 'high', 'urgent')",
+        "before signup": "SELECT count(*) FROM tickets JOIN accounts USING (account_id) "
+                         "WHERE submitted_at < signup_date",
+        "after range": "SELECT count(*) FROM tickets WHERE closed_at > TIMESTAMP '2025-01-01'",
+    }
+    for rule, sql in violations.items():
+        assert scalar(con, sql) == 0, rule
+    null_share = scalar(con, "SELECT avg((satisfaction_score IS NULL)::INT) FROM tickets")
+    assert 0.3 < null_share < 0.5
+
+
+def test_churn_events(con: duckdb.DuckDBPyConnection, reference: Path) -> None:
+    violations = {
+        "outside range": "SELECT count(*) FROM churn "
+                         "WHERE churn_date NOT BETWEEN '2023-01-01' AND '2024-12-31'",
+        "before signup": "SELECT count(*) FROM churn JOIN accounts USING (account_id) "
+                         "WHERE churn_date <= signup_date",
+        "flag mismatch": "SELECT count(*) FROM accounts a WHERE churn_flag <> EXISTS "
+                         "(SELECT 1 FROM churn c WHERE c.account_id = a.account_id)",
+        "several events": "SELECT count(*) - count(DISTINCT account_id) FROM churn",
+        "unknown reason": "SELECT count(*) FROM churn WHERE reason_code NOT IN "
+                          f"(SELECT reason_code FROM '{csv_file(reference, 'churn').as_posix()}')",
+    }
+    for rule, sql in violations.items():
+        assert scalar(con, sql) == 0, rule
+    assert 0.12 < scalar(con, "SELECT avg(churn_flag::INT) FROM accounts") < 0.28
+    assert scalar(con, "SELECT min(churn_date) FROM churn").isoformat() >= "2024-06-01"
+
+
+# ----------------------------------------------------------------------------- planted signal
+
+
+def test_churners_use_less_in_last_60_days(con: duckdb.DuckDBPyConnection) -> None:
+    last, before = con.execute(
+        "SELECT sum((u.usage_date >= c.churn_date - 60)::INT), "
+        "sum((u.usage_date < c.churn_date - 60 AND u.usage_date >= c.churn_date - 120)::INT) "
+        "FROM usage u JOIN subs s USING (subscription_id) JOIN churn c USING (account_id)"
+    ).fetchone() or (0, 0)
+    assert before > 100
+    assert last < 0.65 * before
+
+
+def test_churners_have_worse_support(con: duckdb.DuckDBPyConnection) -> None:
+    rows = con.execute(
+        "SELECT churn_flag, avg(satisfaction_score), avg((priority = 'urgent')::INT) "
+        "FROM tickets JOIN accounts USING (account_id) GROUP BY 1"
+    ).fetchall()
+    stats = {flag: (satisfaction, urgent) for flag, satisfaction, urgent in rows}
+    assert stats[True][0] < stats[False][0] - 0.25
+    assert stats[True][1] > stats[False][1] + 0.07
+
+
+def test_churners_have_more_errors_and_no_auto_renew(con: duckdb.DuckDBPyConnection) -> None:
+    errors = dict(con.execute(
+        "SELECT a.churn_flag, avg(error_count) FROM usage JOIN subs USING (subscription_id) "
+        "JOIN accounts a USING (account_id) GROUP BY a.churn_flag").fetchall())
+    assert errors[True] > errors[False] + 0.2
+    no_renew = dict(con.execute(
+        "SELECT a.churn_flag, avg((NOT auto_renew_flag)::INT) FROM subs s "
+        "JOIN accounts a USING (account_id) WHERE s.start_date = "
+        "(SELECT max(start_date) FROM subs x WHERE x.account_id = s.account_id) "
+        "GROUP BY a.churn_flag").fetchall())
+    assert no_renew[True] > no_renew[False] + 0.1
+
+
+# ----------------------------------------------------------------------------- quirks
+
+
+def test_quirks_inject_dirt_only_when_asked(outputs: dict[int, Path], tmp_path: Path) -> None:
+    clean = connect(outputs[42])
+    dirty = connect(generate(tmp_path, 42, quirks=True))
+    exact = "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * FROM usage)) FROM usage"
+    reused = ("SELECT count(*) FROM (SELECT usage_id FROM (SELECT DISTINCT * FROM usage) "
+              "GROUP BY 1 HAVING count(*) > 1)")
+    blank = "SELECT count(*) FROM tickets WHERE satisfaction_score IS NULL"
+    assert scalar(clean, exact) == 0 and scalar(clean, reused) == 0
+    assert scalar(dirty, exact) >= 2 and scalar(dirty, reused) >= 2
+    assert scalar(dirty, blank) > scalar(clean, blank)
+    for table in ("accounts", "subs", "churn"):
+        assert (csv_file(tmp_path, table).read_bytes()
+                == csv_file(outputs[42], table).read_bytes()), table
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_writes_files(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--accounts", "20", "--seed", "1"],
+        capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(
+        csv_file(tmp_path, t).name for t in TABLES)
+
+
+def test_cli_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        gsd.main(["--help"])
+    assert exc.value.code == 0
+    assert "--usage-rows-per-account-month" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--accounts", "0"],
+    ["--seed", "-1"],
+    ["--start-date", "2023-13-01"],
+    ["--start-date", "2024-01-01", "--end-date", "2023-12-31"],
+    ["--usage-rows-per-account-month", "0"],
+])
+def test_cli_rejects_bad_arguments(args: list[str], tmp_path: Path) -> None:
+    argv = args if not args else ["--out", str(tmp_path), *args]
+    with pytest.raises(SystemExit) as exc:
+        gsd.main(argv)
+    assert exc.value.code != 0
+    assert not list(tmp_path.glob("*.csv"))
+
+
+def test_parquet_output_matches_csv_and_holds_back_late_rows(tmp_path: Path) -> None:
+    """Parquet folders hold the CSV rows, typed; --hold-back-from moves only later rows aside."""
+    csv_dir, parquet_dir = tmp_path / "csv", tmp_path / "parquet"
+    cutoff = dt.date(2024, 12, 20)
+    common = dict(accounts=300, start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 12, 31),
+                  quirks=True, chunk_accounts=120)
+    gsd.generate(gsd.Config(out_dir=csv_dir, **common))
+    rows = gsd.generate(
+        gsd.Config(out_dir=parquet_dir, file_format="parquet", hold_back_from=cutoff, **common)
+    )
+    con = duckdb.connect()
+    for table, date_column in (("feature_usage", "usage_date"), ("support_tickets", "submitted_at"),
+                               ("accounts", "signup_date")):
+        csv_rows = con.execute(
+            f"select count(*) from read_csv('{csv_dir}/ravenstack_{table}.csv', header=true)"
+        ).fetchone()[0]
+        kept, kept_max = con.execute(
+            f"select count(*), max({date_column}) "
+            f"from read_parquet('{parquet_dir}/ravenstack_{table}/*.parquet')"
+        ).fetchone()
+        held_back = list(parquet_dir.glob(f"held_back/ravenstack_{table}/*.parquet"))
+        late, late_min = con.execute(
+            f"select count(*), min({date_column}) from read_parquet({[str(p) for p in held_back]})"
+        ).fetchone() if held_back else (0, None)
+        assert kept + late == csv_rows == rows[table], table
+        if table == "accounts":
+            assert late == 0
+        else:
+            assert late > 0 and kept_max < cutoff <= late_min, table
+    types = dict(con.execute(
+        f"select column_name, column_type from (describe select * from "
+        f"read_parquet('{parquet_dir}/ravenstack_subscriptions/*.parquet'))"
+    ).fetchall())
+    assert types["start_date"] == "DATE" and types["auto_renew_flag"] == "BOOLEAN"
