@@ -16,10 +16,12 @@ export GX_ANALYTICS_ENABLED := False
 
 .PHONY: demo load backfill backtest refresh build benchmark test test-engines lint dbt-test pytest clean
 
-$(BIN)/dbt: requirements.txt
+# The pinned dependencies, then the project's own package (editable: the `health` command).
+$(BIN)/health: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 # History range the demo backfills (the sample data covers 2023-2024).
@@ -32,23 +34,23 @@ BACKFILL_END ?= 2024-12-31
 demo: load backfill backtest refresh
 
 ## load: put the raw files into schema raw of TARGET (nothing to do on DuckDB, which reads them)
-load: $(BIN)/dbt
-	$(BIN)/python scripts/load_raw.py --target $(TARGET)
+load: $(BIN)/health
+	$(BIN)/health load --target $(TARGET)
 
 ## backfill: score every month end from BACKFILL_START to BACKFILL_END into the history
-backfill: $(BIN)/dbt
-	$(BIN)/python scripts/backfill.py --target $(TARGET) --start $(BACKFILL_START) --end $(BACKFILL_END) --quiet
+backfill: $(BIN)/health
+	$(BIN)/health backfill --target $(TARGET) --from $(BACKFILL_START) --to $(BACKFILL_END)
 
 ## backtest: does the score predict churn? (reports/backtest/backtest.md)
-backtest: $(BIN)/dbt
-	$(BIN)/python scripts/backtest.py --target $(TARGET) --out reports/backtest
+backtest: $(BIN)/health
+	$(BIN)/health backtest --target $(TARGET) --out reports/backtest
 
 ## refresh: dbt build -> quality gate -> publish -> summary (AS_OF_DATE=YYYY-MM-DD optional)
-refresh: $(BIN)/dbt
-	$(BIN)/python scripts/refresh.py --target $(TARGET) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
+refresh: $(BIN)/health
+	$(BIN)/health refresh --target $(TARGET) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
 
 ## build: plain dbt build (seeds, models, tests); publishes nothing
-build: $(BIN)/dbt
+build: $(BIN)/health
 	$(BIN)/dbt build --profiles-dir . --target $(TARGET)
 
 ## benchmark: full build, gate, floor and a one-day incremental refresh at 10k, 100k and 1M
@@ -56,28 +58,28 @@ build: $(BIN)/dbt
 ## BENCHMARK_TARGETS="duckdb postgres spark" adds load, build and gate on the other engines)
 BENCHMARK_ACCOUNTS ?= 10000 100000 1000000
 BENCHMARK_TARGETS ?= duckdb
-benchmark: $(BIN)/dbt
-	$(BIN)/python scripts/benchmark.py --accounts $(BENCHMARK_ACCOUNTS) --targets $(BENCHMARK_TARGETS)
+benchmark: $(BIN)/health
+	$(BIN)/health benchmark --accounts $(BENCHMARK_ACCOUNTS) --targets $(BENCHMARK_TARGETS)
 
 ## test: lint, dbt build with every data and unit test, pytest
 test: lint dbt-test pytest
 
 lint: export HEALTH_DB_PATH = $(CURDIR)/target/lint.duckdb
-lint: $(BIN)/dbt
-	$(BIN)/ruff check scripts tests/python
-	$(BIN)/python scripts/gx_suites.py --check
+lint: $(BIN)/health
+	$(BIN)/ruff check customer_health scripts tests/python
+	$(BIN)/health check-config --quiet
 	$(BIN)/dbt parse --profiles-dir . --quiet
 	$(BIN)/sqlfluff lint models tests/dbt
 
-dbt-test: $(BIN)/dbt
+dbt-test: $(BIN)/health
 	HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
 
-pytest: $(BIN)/dbt
+pytest: $(BIN)/health
 	$(BIN)/python -m pytest tests/python -q
 
 ## test-engines: the sample through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
 ## the tests start and stop) and local Spark; published scores must be identical (also in pytest)
-test-engines: $(BIN)/dbt
+test-engines: $(BIN)/health
 	$(BIN)/python -m pytest tests/python -q -m engines
 
 clean:

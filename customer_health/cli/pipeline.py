@@ -177,11 +177,12 @@ def check_config_command(
     config: Annotated[
         Path | None, typer.Option(help="Gate configuration (default: gx/gate_config.yml).")
     ] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Validate the quality-gate configuration (exit 4 if it is invalid)."""
     from customer_health.gate.suites import validate_config  # imports Great Expectations
 
-    configure_logging(quiet=False)
+    configure_logging(quiet)
     run_command(lambda: validate_config(config))
 
 

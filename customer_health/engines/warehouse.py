@@ -126,7 +126,12 @@ class DuckDBWarehouse(Warehouse):
             raise WarehouseError(f"cannot open {db_path}{hint}: {error}") from error
 
     def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        cursor = self.connection.execute(sql)
+        import duckdb
+
+        try:
+            cursor = self.connection.execute(sql)
+        except (duckdb.IOException, duckdb.OutOfMemoryException) as error:
+            raise WarehouseError(f"DuckDB could not complete a statement: {error}") from error
         if not cursor.description:
             return [], []
         return [column[0] for column in cursor.description], cursor.fetchall()
@@ -174,8 +179,15 @@ class PostgresWarehouse(Warehouse):
     def query_with_columns(
         self, sql: str, parameters: Sequence[Any] = ()
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        import psycopg2
+
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, parameters or None)
+            try:
+                cursor.execute(sql, parameters or None)
+            except psycopg2.OperationalError as error:  # disk full, server gone, cancelled
+                raise WarehouseError(
+                    f"PostgreSQL could not complete a statement: {str(error).strip()}"
+                ) from error
             if not cursor.description:
                 return [], []
             return [column[0] for column in cursor.description], cursor.fetchall()
