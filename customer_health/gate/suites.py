@@ -1,9 +1,9 @@
 """Build the gate's GX objects at run time from gx/gate_config.yml, or check that config.
 
 Nothing generated is committed: for every gate run, the suites (the SuitePlans of
-customer_health.gate.checks) and their validation definitions are created in a GX file context under the dbt target folder,
-`<target path>/gx/<dbt target>/` (ignored by git), where GX also keeps the validation results
-and Data Docs of the last runs (uncommitted/).
+customer_health.gate.checks) and their validation definitions are created in a GX file context
+under the dbt target folder, `<target path>/gx/<dbt target>/` (ignored by git), where GX also
+keeps the validation results and Data Docs of the last runs (uncommitted/).
 
     health check-config                      # exit 4 unless gx/gate_config.yml is valid
     health check-config --config other.yml
