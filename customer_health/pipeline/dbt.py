@@ -20,6 +20,8 @@ from customer_health.settings import PROJECT_DIR, PipelinePaths
 log = logging.getLogger(__name__)
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
+# Failing rows shown per failed test in the build report.
+EXAMPLE_ROWS = 3
 # dbt's per-node lines: "12 of 228 OK created sql table model ..." (and START, PASS, FAIL, ...).
 PROGRESS_LINE = re.compile(r"\b\d+ of \d+ (?!START)")
 
@@ -59,8 +61,9 @@ def run_dbt_build(
         succeeded, tail = _run_subprocess(command, paths, show_progress)
     if succeeded:
         return BuildResult(succeeded=True, failures=[], output_tail=tail)
+    failures = failed_nodes(target_path / "run_results.json")
     return BuildResult(
-        succeeded=False, failures=failed_nodes(target_path / "run_results.json"), output_tail=tail
+        succeeded=False, failures=with_examples(failures, paths), output_tail=tail
     )
 
 
@@ -94,18 +97,61 @@ def _run_in_process(
     return bool(result.success), error
 
 
-def failed_nodes(run_results: Path) -> list[str]:
-    """One line per failed model or test, from dbt's run_results.json (empty if none written)."""
+@dataclass(frozen=True)
+class FailedNode:
+    """A model or test dbt reported as failed; a failed test keeps its compiled query."""
+
+    unique_id: str
+    message: str
+    failures: int | None
+    compiled_code: str | None
+
+    def describe(self) -> str:
+        detail = f" ({self.failures} failing rows)" if self.failures else ""
+        return f"{self.unique_id}{detail}: {self.message[:400]}"
+
+
+def failed_nodes(run_results: Path) -> list[FailedNode]:
+    """Every failed model or test in dbt's run_results.json (none if it was not written)."""
     if not run_results.exists():
         return []
     results = json.loads(run_results.read_text()).get("results", [])
+    return [
+        FailedNode(
+            unique_id=result.get("unique_id", "?"),
+            message=" ".join(str(result.get("message") or "").split()),
+            failures=result.get("failures"),
+            compiled_code=result.get("compiled_code"),
+        )
+        for result in results
+        if str(result.get("status")).lower() in FAILED_STATUSES
+    ]
+
+
+def with_examples(nodes: list[FailedNode], paths: PipelinePaths) -> list[str]:
+    """One line per failed node, and for a failed test up to EXAMPLE_ROWS of its failing rows,
+    so the report names the bad row, not only the test (its `problem` column when it has one)."""
     lines = []
-    for result in results:
-        if str(result.get("status")).lower() not in FAILED_STATUSES:
-            continue
-        node = result.get("unique_id", "?")
-        message = " ".join(str(result.get("message") or "").split())
-        failures = result.get("failures")
-        detail = f" ({failures} failing rows)" if failures else ""
-        lines.append(f"{node}{detail}: {message[:400]}")
+    for node in nodes:
+        lines.append(node.describe())
+        if node.failures and node.compiled_code and node.unique_id.startswith("test."):
+            lines += [f"    e.g. {example}" for example in failing_rows(node.compiled_code, paths)]
     return lines
+
+
+def failing_rows(compiled_code: str, paths: PipelinePaths) -> list[str]:
+    """A few failing rows of a test query, as text; none when they cannot be read."""
+    from customer_health.engines.warehouse import connect
+
+    try:
+        with connect(paths.target, paths.db_path, read_only=True) as warehouse:
+            columns, rows = warehouse.query_with_columns(
+                f"select * from ({compiled_code}) as failing limit {EXAMPLE_ROWS}"
+            )
+    except Exception as error:  # examples are a courtesy: they never mask the failure
+        log.debug("could not sample failing rows: %s", error)
+        return []
+    if "problem" in columns:
+        return [str(row[columns.index("problem")]) for row in rows]
+    return [", ".join(f"{name}={value}" for name, value in zip(columns, row, strict=True))
+            for row in rows]

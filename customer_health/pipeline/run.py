@@ -94,11 +94,11 @@ def run_pipeline(
         with summary.timed("dbt_build"):
             build = run_dbt_build(paths, dbt_vars, options.target_path, options.show_progress)
         if not build.succeeded:
-            summary.failing_dbt_nodes = build.failures
+            nodes = [line for line in build.failures if not line.startswith(" ")]
+            summary.failing_dbt_nodes = nodes
             detail = "\n".join(f"  {line}" for line in build.failures or [build.output_tail])
             raise BuildFailedError(
-                f"dbt build failed; nothing was published. Failing steps:\n{detail}",
-                build.failures,
+                f"dbt build failed; nothing was published. Failing steps:\n{detail}", nodes
             )
         gate_and_publish(options, summary, paths, config_version, kind)
 

@@ -211,6 +211,16 @@ def without(column: str, value: str) -> Callable[[Rows], Rows]:
     return lambda rows: [row for row in rows if row[column] != value]
 
 
+def replace_value(column: str, old: str, new: str) -> Callable[[Rows], Rows]:
+    return lambda rows: [{**row, column: new if row[column] == old else row[column]}
+                         for row in rows]
+
+
+def add_band_for_segment(segment: str) -> Callable[[Rows], Rows]:
+    """A copy of the first band, for `segment`."""
+    return lambda rows: [*rows, {**rows[0], "segment": segment}]
+
+
 def double_first_weight_of(segment: str) -> Callable[[Rows], Rows]:
     def edit(rows: Rows) -> Rows:
         first = next(row for row in rows if row["segment"] == segment and float(row["weight"]) > 0)
@@ -320,6 +330,13 @@ CASES: tuple[Case, ...] = (
     Case("half_the_accounts_missing", EXIT_GATE_FAILED,
          ("customer_health_scores.drift", "row_count_drop", "published_accounts=500"),
          corrupt_data=keep_half_of_the_accounts),
+    Case("plan_tier_misspelt_in_segment_rules", EXIT_BUILD_FAILED,
+         ("segment_rules.plan_tier = 'Enterprize' is not a plan_tier of plan_tiers",),
+         corrupt_project=edit_seed("segment_rules", replace_value("plan_tier", "Enterprise",
+                                                                  "Enterprize"))),
+    Case("bands_for_a_misspelt_segment", EXIT_BUILD_FAILED,
+         ("scoring_bands.segment = 'onboardng' is not a segment of segment_rules",),
+         corrupt_project=edit_seed("scoring_bands", add_band_for_segment("onboardng"))),
     Case("weights_do_not_sum_to_one", EXIT_BUILD_FAILED, ("weights_sum_to_one",),
          corrupt_project=edit_seed("segment_weights", double_first_weight_of("adopting"))),
     Case("segment_without_weights", EXIT_BUILD_FAILED, ("segment_weights",),
