@@ -28,6 +28,7 @@ from customer_health.errors import (
     InfrastructureError,
     InterruptedRunError,
 )
+from customer_health.pipeline.interrupts import raise_if_stopped, request_stop, stop_requested
 from customer_health.pipeline.run_summary import RunSummary
 
 EPILOG = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items())
@@ -69,9 +70,24 @@ def configure_logging(quiet: bool) -> None:
 
 
 def _interrupted(signum: int, _frame: FrameType | None) -> None:
-    raise InterruptedRunError(
-        f"interrupted by {signal.Signals(signum).name}; nothing was published"
-    )
+    name = signal.Signals(signum).name
+    request_stop(name)
+    raise InterruptedRunError(f"interrupted by {name}; nothing was published")
+
+
+def as_expected_failure(error: Exception) -> HealthError | None:
+    """The expected failure an exception stands for, or None for a bug.
+
+    After a stop request every failure is the interrupt (engine clients turn it into errors of
+    their own); file-system errors (disk full, read-only or unreadable files) are infrastructure.
+    """
+    if stop_requested() and not isinstance(error, InterruptedRunError):
+        return InterruptedRunError(f"interrupted ({error}); nothing was published")
+    if isinstance(error, HealthError):
+        return error
+    if isinstance(error, OSError):
+        return InfrastructureError(f"{type(error).__name__}: {error}")
+    return None
 
 
 def run_command(
@@ -92,14 +108,18 @@ def run_command(
     code, status, message = EXIT_OK, "succeeded", ""
     try:
         work()
-    except HealthError as error:
-        code, status, message = error.exit_code, error.status, str(error)
+        if summary is None or not summary.published:
+            raise_if_stopped()  # a stop that an engine client swallowed still fails the run
+    except Exception as error:
+        failure = as_expected_failure(error)
+        if failure is None:  # a bug: show its traceback, and still record the run
+            log.exception("unexpected error")
+            failure = HealthError(f"unexpected error: {type(error).__name__}: {error}")
+            failure.status = "error"
+        code, status, message = failure.exit_code, failure.status, str(failure)
     except KeyboardInterrupt:
-        error = InterruptedRunError("interrupted; nothing was published")
-        code, status, message = error.exit_code, error.status, str(error)
-    except OSError as error:  # disk full, read-only or unreadable files: retry once fixed
-        infra = InfrastructureError(f"{type(error).__name__}: {error}")
-        code, status, message = infra.exit_code, infra.status, str(infra)
+        failure = InterruptedRunError("interrupted; nothing was published")
+        code, status, message = failure.exit_code, failure.status, str(failure)
     if summary is not None:
         if code == EXIT_OK and summary.published:
             status = "published"

@@ -17,6 +17,7 @@ from customer_health.engines.warehouse import connect
 from customer_health.errors import BadInputError, BuildFailedError, GateFailedError
 from customer_health.gate.run import GateResult, run_quality_gate
 from customer_health.pipeline.dbt import run_dbt_build
+from customer_health.pipeline.interrupts import raise_if_stopped
 from customer_health.pipeline.lock import pipeline_lock
 from customer_health.pipeline.publish import (
     CheckCounts,
@@ -119,6 +120,7 @@ def gate_and_publish(
         timings=summary.timings,
         kind=kind,
     )
+    raise_if_stopped()
     with summary.timed("publish"), connect(paths.target, paths.db_path) as warehouse:
         summary.accounts_scored = publish(warehouse, record)
         summary.published = True
