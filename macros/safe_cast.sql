@@ -9,20 +9,13 @@
     try_cast({{ field }} as {{ type }})
 {%- endmacro %}
 
-{#- PostgreSQL 15 has no try_cast: numbers are checked against a pattern before the cast (digits
-    bounded so that the cast cannot overflow); dates and timestamps go through functions that
-    catch the cast error (created by create_safe_cast_functions, an on-run-start hook; `parallel
-    unsafe`, because catching an error opens a subtransaction, which no process of a parallel plan
-    may do, the leader included).
-    Other types (unit-test fixtures) are cast plainly. -#}
+{#- PostgreSQL 15 has no try_cast: dates and timestamps go through functions that catch the cast
+    error (created by create_safe_cast_functions, an on-run-start hook; `parallel unsafe`, because
+    catching an error opens a subtransaction, which no process of a parallel plan may do, the
+    leader included). Numbers are cast plainly: parse_as lets through only text that is a valid
+    number of the type. -#}
 {% macro postgres__safe_cast(field, type) -%}
-    {%- set patterns = {
-        'bigint': '^[+-]?[0-9]{1,18}$',
-        'double precision': '^[+-]?([0-9]{1,200}([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]{1,2})?$',
-    } -%}
-    {%- if type in patterns -%}
-        case when cast({{ field }} as text) ~ '{{ patterns[type] }}' then cast({{ field }} as {{ type }}) end
-    {%- elif type in safe_cast_function_types() -%}
+    {%- if type in safe_cast_function_types() -%}
         {{ safe_cast_function(type) }}(cast({{ field }} as text))
     {%- else -%}
         cast({{ field }} as {{ type }})

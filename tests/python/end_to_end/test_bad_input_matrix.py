@@ -89,6 +89,16 @@ def edit_rows(table: str, edit: Callable[[Rows], Rows]) -> Callable[[Path], None
     return corrupt
 
 
+def all_of(*corruptions: Callable[[Path], None]) -> Callable[[Path], None]:
+    """Several corruptions of the same data folder, applied in turn."""
+
+    def corrupt(data_dir: Path) -> None:
+        for corruption in corruptions:
+            corruption(data_dir)
+
+    return corrupt
+
+
 def set_value(column: str, value: str, every: int = 1, limit: int | None = None) -> Callable[
     [Rows], Rows
 ]:
@@ -308,6 +318,33 @@ CASES: tuple[Case, ...] = (
     Case("unparseable_values_few_are_quarantined", EXIT_OK, (),
          corrupt_data=edit_rows("feature_usage", set_value("usage_count", "n/a", every=9000)),
          quarantined={("feature_usage", "invalid_usage_count"): 3},
+         ),
+    Case("non_finite_numbers_are_quarantined", EXIT_OK, (),
+         corrupt_data=all_of(
+             edit_rows("feature_usage", set_value("usage_count", "NaN", every=9000)),
+             edit_rows("support_tickets", set_value("resolution_time_hours", "Infinity",
+                                                    every=400)),
+             edit_rows("churn_events", set_value("refund_amount_usd", "-inf", every=300)),
+         ),
+         quarantined={("feature_usage", "invalid_usage_count"): 3,
+                      ("support_tickets", "invalid_resolution_time"): 5,
+                      ("churn_events", "invalid_refund_amount"): 2},
+         ),
+    Case("decimal_in_an_integer_column_is_not_rounded", EXIT_OK, (),
+         corrupt_data=edit_rows("feature_usage", set_value("usage_count", "2.5", every=9000)),
+         quarantined={("feature_usage", "invalid_usage_count"): 3},
+         ),
+    Case("implausible_magnitudes_and_dates_are_quarantined", EXIT_OK, (),
+         corrupt_data=all_of(
+             edit_rows("feature_usage", set_value("usage_duration_secs", "99999999999",
+                                                  every=9000)),
+             edit_rows("churn_events", set_value("churn_date", "9999-12-31", every=300)),
+             edit_rows("support_tickets", set_value("closed_at", "1900-01-01 00:00:00",
+                                                    every=400)),
+         ),
+         quarantined={("feature_usage", "implausible_usage_duration"): 3,
+                      ("churn_events", "implausible_churn_date"): 2,
+                      ("support_tickets", "implausible_closed_at"): 5},
          ),
     Case("garbage_rows_are_quarantined", EXIT_OK, (),
          corrupt_data=append_raw_lines(

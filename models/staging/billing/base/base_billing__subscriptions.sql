@@ -29,6 +29,7 @@ typed as (
         lower({{ clean_string('billing_frequency') }}) as billing_frequency,
         {{ parse_boolean('auto_renew_flag') }} as is_auto_renew,
         {{ clean_string('end_date') }} is not null as has_raw_end_date,
+        {{ clean_string('arr_amount') }} is not null as has_raw_arr_amount,
         {{ raw_record(raw_columns) }} as raw_record
 
     from source
@@ -70,14 +71,20 @@ final as (
             when key_occurrence > 1 then 'duplicate_subscription_id'
             when account_id is null then 'missing_account_id'
             when start_date is null then 'invalid_start_date'
+            when {{ is_implausible_date('start_date') }} then 'implausible_start_date'
             when has_raw_end_date and end_date is null then 'invalid_end_date'
+            when {{ is_implausible_date('end_date') }} then 'implausible_end_date'
             when end_date < start_date then 'end_date_before_start_date'
             when plan_tier is null then 'missing_plan_tier'
             when seats is null then 'invalid_seats'
             when seats < 0 then 'negative_seats'
+            when {{ is_implausible_number('seats') }} then 'implausible_seats'
             when mrr_amount is null then 'invalid_mrr_amount'
             when mrr_amount < 0 then 'negative_mrr_amount'
+            when {{ is_implausible_number('mrr_amount') }} then 'implausible_mrr_amount'
+            when has_raw_arr_amount and arr_amount is null then 'invalid_arr_amount'
             when arr_amount < 0 then 'negative_arr_amount'
+            when {{ is_implausible_number('arr_amount') }} then 'implausible_arr_amount'
             when is_trial is null or is_auto_renew is null then 'invalid_boolean_flag'
         end as quarantine_reason
 

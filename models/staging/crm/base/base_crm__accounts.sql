@@ -60,8 +60,10 @@ final as (
             when raw_record = previous_raw_record then 'exact_duplicate_row'
             when key_occurrence > 1 then 'duplicate_account_id'
             when signup_date is null then 'invalid_signup_date'
+            when {{ is_implausible_date('signup_date') }} then 'implausible_signup_date'
             when has_raw_seats and initial_seats is null then 'invalid_seats'
             when initial_seats < 0 then 'negative_seats'
+            when {{ is_implausible_number('initial_seats', 'seats') }} then 'implausible_seats'
         end as quarantine_reason
 
     from ranked

@@ -61,8 +61,10 @@ final as (
             when key_occurrence > 1 then 'duplicate_churn_event_id'
             when account_id is null then 'missing_account_id'
             when churn_date is null then 'invalid_churn_date'
+            when {{ is_implausible_date('churn_date') }} then 'implausible_churn_date'
             when has_raw_refund and refund_amount_usd is null then 'invalid_refund_amount'
             when refund_amount_usd < 0 then 'negative_refund_amount'
+            when {{ is_implausible_number('refund_amount_usd') }} then 'implausible_refund_amount'
         end as quarantine_reason
 
     from ranked

@@ -86,12 +86,17 @@ flagged as (
             when key_occurrence > 1 then 'duplicate_usage_id'
             when subscription_id is null then 'missing_subscription_id'
             when usage_date is null then 'invalid_usage_date'
+            when {{ is_implausible_date('usage_date') }} then 'implausible_usage_date'
             when feature_name is null then 'missing_feature_name'
             when usage_count is null then 'invalid_usage_count'
             when error_count is null then 'invalid_error_count'
             when usage_duration_secs is null then 'invalid_usage_duration'
             when usage_count < 0 or error_count < 0 or usage_duration_secs < 0
                 then 'negative_usage_measure'
+            when {{ is_implausible_number('usage_count') }} then 'implausible_usage_count'
+            when {{ is_implausible_number('error_count') }} then 'implausible_error_count'
+            when {{ is_implausible_number('usage_duration_secs') }}
+                then 'implausible_usage_duration'
         end as quarantine_reason
 
     from (

@@ -64,7 +64,9 @@ final as (
             when key_occurrence > 1 then 'duplicate_ticket_id'
             when account_id is null then 'missing_account_id'
             when submitted_date is null then 'invalid_submitted_date'
+            when {{ is_implausible_date('submitted_date') }} then 'implausible_submitted_date'
             when has_raw_closed_at and closed_at is null then 'invalid_closed_at'
+            when {{ is_implausible_date('closed_at') }} then 'implausible_closed_at'
             when closed_at < cast(submitted_date as {{ dbt.type_timestamp() }})
                 then 'closed_before_submitted'
             when has_raw_resolution_time and resolution_time_hours is null
@@ -73,6 +75,10 @@ final as (
                 then 'invalid_first_response_time'
             when resolution_time_hours < 0 or first_response_minutes < 0
                 then 'negative_duration'
+            when {{ is_implausible_number('resolution_time_hours') }}
+                then 'implausible_resolution_time'
+            when {{ is_implausible_number('first_response_minutes', 'first_response_time_minutes') }}
+                then 'implausible_first_response_time'
             when has_raw_csat and csat_score is null then 'invalid_csat_score'
             when csat_score < {{ var('csat_min') }} or csat_score > {{ var('csat_max') }}
                 then 'csat_out_of_range'
