@@ -164,9 +164,13 @@ def describe_target(paths: PipelinePaths) -> str:
 
 
 def check_inputs(paths: PipelinePaths) -> None:
-    """Raise BadInputError when the raw data cannot be read: files on DuckDB, loaded tables
-    elsewhere."""
+    """Raise BadInputError when the raw data cannot be read (files on DuckDB, loaded tables
+    elsewhere), InfrastructureError (via WarehouseError) when the warehouse cannot be opened for
+    writing: held by another process, unreadable or not a database at all. Both before dbt runs,
+    so that neither ends as a dbt failure."""
     if paths.target == "duckdb":
+        with connect(paths.target, paths.db_path):
+            pass
         if not paths.raw_data_dir.is_dir():
             raise BadInputError(f"raw data folder does not exist: {paths.raw_data_dir}")
         missing = missing_raw_files(paths.raw_data_dir)

@@ -113,3 +113,13 @@ def test_summary_before_anything_is_published_says_so(tmp_path: Path) -> None:
     completed = run_health("summary", ["--db-path", str(db_path)])
     assert_clean_failure(completed, BadInputError.exit_code)
     assert "nothing is published yet" in last_line(completed)
+
+
+def test_a_file_that_is_not_a_database_is_an_infrastructure_failure(tmp_path: Path) -> None:
+    db_path = tmp_path / "scores.duckdb"
+    db_path.write_bytes(b"not a database, e.g. a half-copied restore" * 100)
+    completed = run_health("refresh", [
+        "--db-path", str(db_path), "--target-path", str(tmp_path / "target"),
+    ])
+    assert_clean_failure(completed, InfrastructureError.exit_code)
+    assert f"cannot open {db_path}" in last_line(completed)
