@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from customer_health.cli.options import (
     RawDataDir,
     RequiredFromDate,
     RequiredToDate,
+    Target,
     TargetOption,
     TargetPath,
     check_range,
@@ -46,16 +48,14 @@ def refresh(
 
     On any failure the published relations are left exactly as they were.
     """
-    configure_logging(quiet or json_output)
-    options = run_options(target, db_path, raw_data_dir, target_path, quiet or json_output)
-    summary = RunSummary(command="refresh", target=options.target)
+    options = prepare(target, db_path, raw_data_dir, target_path, quiet, json_output)
 
-    def work() -> None:
+    def work(options: run.RunOptions, summary: RunSummary) -> None:
         run.refresh(options, summary, as_of_date)
         if not (quiet or json_output):
             print_summary(options.paths())
 
-    run_command(work, summary=summary, target_path=options.target_path, json_output=json_output)
+    run_recorded("refresh", options, json_output, work)
 
 
 @app.command(rich_help_panel="Pipeline")
@@ -73,19 +73,17 @@ def backfill(
     json_output: JsonOutput = False,
 ) -> None:
     """Score past as-of dates into the published history (current scores untouched)."""
-    configure_logging(quiet or json_output)
     check_range(date_from, date_to)
     if step not in ("month", "week"):
         raise typer.BadParameter(f"--step must be month or week, got {step!r}")
-    options = run_options(target, db_path, raw_data_dir, target_path, quiet or json_output)
-    summary = RunSummary(command="backfill", target=options.target)
+    options = prepare(target, db_path, raw_data_dir, target_path, quiet, json_output)
 
-    def work() -> None:
+    def work(options: run.RunOptions, summary: RunSummary) -> None:
         run.backfill(options, summary, as_of_dates(date_from, date_to, step))
         for day in summary.as_of_dates:
             log.info("backfilled %s", day)
 
-    run_command(work, summary=summary, target_path=options.target_path, json_output=json_output)
+    run_recorded("backfill", options, json_output, work)
 
 
 @app.command(rich_help_panel="Pipeline")
@@ -97,13 +95,8 @@ def gate(
     json_output: JsonOutput = False,
 ) -> None:
     """Run the quality gate on what dbt last built, publishing nothing (exit 2 if it fails)."""
-    configure_logging(quiet or json_output)
-    options = run_options(target, db_path, None, target_path, quiet or json_output)
-    summary = RunSummary(command="gate", target=options.target)
-    run_command(
-        lambda: run.gate_only(options, summary),
-        summary=summary, target_path=options.target_path, json_output=json_output,
-    )
+    options = prepare(target, db_path, None, target_path, quiet, json_output)
+    run_recorded("gate", options, json_output, run.gate_only)
 
 
 @app.command(rich_help_panel="Pipeline")
@@ -116,13 +109,8 @@ def publish(
 ) -> None:
     """Gate, then publish, what dbt last built (for orchestrators that run dbt build
     themselves, e.g. dagster-dbt)."""
-    configure_logging(quiet or json_output)
-    options = run_options(target, db_path, None, target_path, quiet or json_output)
-    summary = RunSummary(command="publish", target=options.target)
-    run_command(
-        lambda: run.publish_built(options, summary),
-        summary=summary, target_path=options.target_path, json_output=json_output,
-    )
+    options = prepare(target, db_path, None, target_path, quiet, json_output)
+    run_recorded("publish", options, json_output, run.publish_built)
 
 
 @app.command(rich_help_panel="Pipeline")
@@ -184,6 +172,33 @@ def check_config_command(
 
     configure_logging(quiet)
     run_command(lambda: validate_config(config))
+
+
+def prepare(
+    target: Target,
+    db_path: Path | None,
+    raw_data_dir: Path | None,
+    target_path: Path,
+    quiet: bool,
+    json_output: bool,
+) -> run.RunOptions:
+    """Logging (quiet under --json, which keeps stdout for the summary) and the run's options."""
+    configure_logging(quiet or json_output)
+    return run_options(target, db_path, raw_data_dir, target_path, quiet or json_output)
+
+
+def run_recorded(
+    command: str,
+    options: run.RunOptions,
+    json_output: bool,
+    work: Callable[[run.RunOptions, RunSummary], None],
+) -> None:
+    """Run a gated-pipeline command with a run summary, recorded whatever the outcome."""
+    summary = RunSummary(command=command, target=options.target)
+    run_command(
+        lambda: work(options, summary),
+        summary=summary, target_path=options.target_path, json_output=json_output,
+    )
 
 
 def print_summary(paths: PipelinePaths, top: int = 10) -> None:
