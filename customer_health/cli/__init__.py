@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typer.exceptions import TyperException
 
-from customer_health.cli import pipeline  # noqa: F401 - registers the pipeline commands
+# Importing a module registers its commands; `health --help` lists the pipeline's first.
+from customer_health.cli import pipeline  # noqa: F401
+
+# isort: split
+from customer_health.cli import sample_data  # noqa: F401
 from customer_health.cli.app import app, exit_now, stderr
 from customer_health.errors import BadInputError, InterruptedRunError
 

@@ -21,9 +21,9 @@ from customer_health.settings import DEFAULT_TARGET
 Target = Enum("Target", {name: name for name in ENGINES}, type=str)  # type: ignore[misc]
 
 
-def iso_date(text: str | None) -> dt.date | None:
-    if text is None:
-        return None
+def iso_date(text: str | dt.date | None) -> dt.date | None:
+    if text is None or isinstance(text, dt.date):  # None, or a default that is a date already
+        return text
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -48,7 +48,8 @@ def positive_float(value: float | None) -> float | None:
     return value
 
 
-def _date_option(*names: str, help: str) -> object:
+def date_option(*names: str, help: str) -> object:
+    """A YYYY-MM-DD option; a bad date is a one-line usage error (exit 4)."""
     return typer.Option(*names, metavar="YYYY-MM-DD", parser=iso_date, help=help)
 
 
@@ -76,12 +77,12 @@ TargetPath = Annotated[
 ]
 AsOfDate = Annotated[
     dt.date | None,
-    _date_option("--as-of-date", help="Score this date (default: the latest date in the data)."),
+    date_option("--as-of-date", help="Score this date (default: the latest date in the data)."),
 ]
-FromDate = Annotated[dt.date | None, _date_option("--from", help="First as-of date.")]
-ToDate = Annotated[dt.date | None, _date_option("--to", help="Last as-of date.")]
-RequiredFromDate = Annotated[dt.date, _date_option("--from", help="First as-of date.")]
-RequiredToDate = Annotated[dt.date, _date_option("--to", help="Last as-of date.")]
+FromDate = Annotated[dt.date | None, date_option("--from", help="First as-of date.")]
+ToDate = Annotated[dt.date | None, date_option("--to", help="Last as-of date.")]
+RequiredFromDate = Annotated[dt.date, date_option("--from", help="First as-of date.")]
+RequiredToDate = Annotated[dt.date, date_option("--to", help="Last as-of date.")]
 
 DEFAULT_TARGET_CHOICE = Target(DEFAULT_TARGET)
 DEFAULT_TARGET_PATH_OPTION = DEFAULT_TARGET_PATH

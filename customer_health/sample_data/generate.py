@@ -53,25 +53,25 @@ Account attributes (industry, country, referral source, plan, seats, trial) carr
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import logging
 import math
 import shutil
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_health.cli.arguments import iso_date, non_negative_int, positive_float, positive_int
+from customer_health.sample_data.options import GeneratorOptions
 
-LOG = logging.getLogger("generate_sample_data")
+LOG = logging.getLogger(__name__)
+# writes one chunk's frame of a table: (table, frame, chunk index)
+ChunkWriter = Callable[[str, pd.DataFrame, int], None]
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": (
@@ -120,7 +120,6 @@ USAGE_FLOOR = 0.1
 DAYS_PER_MONTH = 30.4375
 MAX_SUBSCRIPTIONS = 6
 MAX_RESOLUTION_HOURS = 72
-MIN_RANGE_DAYS = 60
 TARGET_USAGE_ROWS_PER_CHUNK = 1_000_000
 MAX_CHUNK_ACCOUNTS = 50_000
 
@@ -128,26 +127,6 @@ ID_BITS = 24
 ID_MASK = (1 << ID_BITS) - 1
 ID_MULTIPLIER = 0x9E3779  # odd, so multiplication mod 2**24 is a bijection
 ID_SALTS = {"A": 0x5B3A17, "S": 0x3C9E41, "U": 0x7A1D2F, "T": 0x46B0C9, "C": 0x2F8E63}
-
-
-@dataclass(frozen=True)
-class Config:
-    """Generator settings; the same Config always produces byte-identical files."""
-
-    out_dir: Path
-    accounts: int = 500
-    seed: int = 42
-    start_date: dt.date = dt.date(2023, 1, 1)
-    end_date: dt.date = dt.date(2024, 12, 31)
-    usage_rate: float = 2.0  # usage rows per account-month for a healthy account
-    quirks: bool = False
-    chunk_accounts: int | None = None  # None = derived from usage_rate and the range
-    file_format: str = "csv"  # "csv" (one file per table) or "parquet" (a folder per table)
-    hold_back_from: dt.date | None = None  # parquet: later usage/tickets go to held_back/
-
-    @property
-    def n_days(self) -> int:
-        return (self.end_date - self.start_date).days + 1
 
 
 @dataclass(frozen=True)
@@ -529,20 +508,20 @@ HELD_BACK_DIR = "held_back"
 
 
 def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
-                        cfg: Config, index: int) -> None:
+                        options: GeneratorOptions, index: int) -> None:
     """Write a chunk as part file ``<out>/ravenstack_<table>/part-<index>.parquet`` (typed).
 
-    With cfg.hold_back_from, usage and ticket rows dated on or after it go to the same path
+    With options.hold_back_from, usage and ticket rows dated on or after it go to the same path
     under ``<out>/held_back/`` instead: data that lands later (benchmark's incremental day).
     """
     if frame.empty:
         return
-    select = select_sql(table, cfg.start_date, typed=True)
-    targets = [(cfg.out_dir, "true")]
+    select = select_sql(table, options.start_date, typed=True)
+    targets = [(options.out_dir, "true")]
     date_column = HOLD_BACK_DATE_COLUMNS.get(table)
-    if cfg.hold_back_from and date_column:
-        cutoff = f"CAST({date_column} AS DATE) >= DATE '{cfg.hold_back_from.isoformat()}'"
-        targets = [(cfg.out_dir, f"NOT ({cutoff})"), (cfg.out_dir / HELD_BACK_DIR, cutoff)]
+    if options.hold_back_from and date_column:
+        cutoff = f"CAST({date_column} AS DATE) >= DATE '{options.hold_back_from.isoformat()}'"
+        targets = [(options.out_dir, f"NOT ({cutoff})"), (options.out_dir / HELD_BACK_DIR, cutoff)]
     con.register("chunk", frame)
     try:
         for root, condition in targets:
@@ -556,14 +535,14 @@ def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.Da
 
 
 def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
-                 cfg: Config, handle: IO[bytes]) -> None:
+                 options: GeneratorOptions, handle: IO[bytes]) -> None:
     """Format a chunk with DuckDB into a part file and append its bytes to the open CSV."""
     if frame.empty:
         return
-    part = cfg.out_dir / f".{csv_name(table)}.part"
+    part = options.out_dir / f".{csv_name(table)}.part"
     con.register("chunk", frame)
     try:
-        con.execute(f"COPY ({select_sql(table, cfg.start_date)}) TO '{part.as_posix()}' "
+        con.execute(f"COPY ({select_sql(table, options.start_date)}) TO '{part.as_posix()}' "
                     "(FORMAT csv, HEADER false, DELIMITER ',', NEW_LINE '\\r\\n')")
     finally:
         con.unregister("chunk")
@@ -575,125 +554,72 @@ def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
 # ----------------------------------------------------------------------------- driver
 
 
-def chunk_size(cfg: Config) -> int:
-    if cfg.chunk_accounts:
-        return cfg.chunk_accounts
-    rows_per_account = cfg.usage_rate * cfg.n_days / DAYS_PER_MONTH
+def chunk_size(options: GeneratorOptions) -> int:
+    if options.chunk_accounts:
+        return options.chunk_accounts
+    rows_per_account = options.usage_rate * options.n_days / DAYS_PER_MONTH
     return int(min(MAX_CHUNK_ACCOUNTS,
                    max(1_000, TARGET_USAGE_ROWS_PER_CHUNK // max(rows_per_account, 1.0))))
 
 
-def make_chunk(cfg: Config, tl: Timeline, index: int, first: int, n: int, counters: Counters
-               ) -> dict[str, pd.DataFrame]:
-    rng = np.random.default_rng([cfg.seed, index])
+def make_chunk(options: GeneratorOptions, tl: Timeline, index: int, first: int, n: int,
+               counters: Counters) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng([options.seed, index])
     acc = make_accounts(rng, first, n, tl)
     subs = make_subscriptions(rng, acc, tl, counters)
-    usage = make_usage(rng, acc, subs, tl, cfg.usage_rate, counters)
+    usage = make_usage(rng, acc, subs, tl, options.usage_rate, counters)
     tickets = make_tickets(rng, acc, tl, counters)
     churn = make_churn_events(rng, acc, subs, counters)
-    if cfg.quirks:
-        quirk_rng = np.random.default_rng([cfg.seed, index, 1])
+    if options.quirks:
+        quirk_rng = np.random.default_rng([options.seed, index, 1])
         usage = add_usage_quirks(quirk_rng, usage)
         tickets = add_ticket_quirks(quirk_rng, tickets)
     return {"accounts": acc, "subscriptions": subs, "feature_usage": usage,
             "support_tickets": tickets, "churn_events": churn}
 
 
-def generate(cfg: Config) -> dict[str, int]:
-    """Write the five tables into cfg.out_dir; return the number of data rows per table."""
-    if cfg.n_days < MIN_RANGE_DAYS:
-        raise ValueError(f"date range must cover at least {MIN_RANGE_DAYS} days")
-    if cfg.file_format == "parquet":
-        return generate_parquet(cfg)
-    cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    tl, counters, size = Timeline.for_days(cfg.n_days), Counters(), chunk_size(cfg)
-    handles = {t: (cfg.out_dir / csv_name(t)).open("wb") for t in TABLE_COLUMNS}
-    con = duckdb.connect()
-    try:
+def generate(options: GeneratorOptions,
+             on_progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Write the five tables into options.out_dir; return the number of data rows per table.
+
+    on_progress(accounts_done) is called after each chunk, for a progress display.
+    """
+    began = time.perf_counter()
+    timeline, counters, size = Timeline.for_days(options.n_days), Counters(), chunk_size(options)
+    writer = parquet_writer if options.file_format == "parquet" else csv_writer
+    with duckdb.connect() as con, writer(con, options) as write:
+        for index, first in enumerate(range(0, options.accounts, size)):
+            n = min(size, options.accounts - first)
+            for table, frame in make_chunk(options, timeline, index, first, n, counters).items():
+                write(table, frame, index)
+                counters.rows[table] += len(frame)
+            LOG.debug("chunk %d: accounts %d-%d done", index, first, first + n - 1)
+            if on_progress:
+                on_progress(first + n)
+    LOG.info("wrote %s to %s in %.2fs", ", ".join(f"{t}={n}" for t, n in counters.rows.items()),
+             options.out_dir, time.perf_counter() - began)
+    return counters.rows
+
+
+@contextmanager
+def csv_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
+               ) -> Iterator[ChunkWriter]:
+    """One CSV per table, header first, chunks appended; the files are closed on exit."""
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        handles = {t: stack.enter_context((options.out_dir / csv_name(t)).open("wb"))
+                   for t in TABLE_COLUMNS}
         for table, handle in handles.items():
             handle.write((",".join(TABLE_COLUMNS[table]) + NEWLINE).encode())
-        for index, first in enumerate(range(0, cfg.accounts, size)):
-            n = min(size, cfg.accounts - first)
-            frames = make_chunk(cfg, tl, index, first, n, counters)
-            for table, frame in frames.items():
-                append_chunk(con, table, frame, cfg, handles[table])
-                counters.rows[table] += len(frame)
-            LOG.debug("chunk %d: accounts %d-%d done", index, first, first + n - 1)
-    finally:
-        con.close()
-        for handle in handles.values():
-            handle.close()
-    return counters.rows
+        yield lambda table, frame, _index: append_chunk(con, table, frame, options,
+                                                        handles[table])
 
 
-def generate_parquet(cfg: Config) -> dict[str, int]:
-    """Write each table as a folder of Parquet part files, one part per chunk."""
+@contextmanager
+def parquet_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
+                   ) -> Iterator[ChunkWriter]:
+    """A folder of Parquet part files per table, one part per chunk (old folders removed)."""
     for table in TABLE_COLUMNS:
-        for root in (cfg.out_dir, cfg.out_dir / HELD_BACK_DIR):
+        for root in (options.out_dir, options.out_dir / HELD_BACK_DIR):
             shutil.rmtree(root / table_folder(table), ignore_errors=True)
-    tl, counters, size = Timeline.for_days(cfg.n_days), Counters(), chunk_size(cfg)
-    with duckdb.connect() as con:
-        for index, first in enumerate(range(0, cfg.accounts, size)):
-            n = min(size, cfg.accounts - first)
-            for table, frame in make_chunk(cfg, tl, index, first, n, counters).items():
-                write_parquet_chunk(con, table, frame, cfg, index)
-                counters.rows[table] += len(frame)
-            LOG.debug("chunk %d: accounts %d-%d done", index, first, first + n - 1)
-    return counters.rows
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-
-
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Generate deterministic RavenStack-shaped CSVs with planted churn drivers.")
-    parser.add_argument("--out", type=Path, required=True, help="output directory")
-    parser.add_argument("--accounts", type=positive_int, default=500, help="number of accounts")
-    parser.add_argument("--seed", type=non_negative_int, default=42, help="random seed (>= 0)")
-    parser.add_argument("--start-date", type=iso_date, default=dt.date(2023, 1, 1),
-                        help="first day of the range (YYYY-MM-DD)")
-    parser.add_argument("--end-date", type=iso_date, default=dt.date(2024, 12, 31),
-                        help="last day of the range (YYYY-MM-DD)")
-    parser.add_argument("--usage-rows-per-account-month", type=positive_float, default=2.0,
-                        help="usage rows per account-month for a healthy account")
-    parser.add_argument("--quirks", action="store_true",
-                        help="inject RavenStack-like dirt (duplicate usage rows/ids, "
-                             "blanked satisfaction scores)")
-    parser.add_argument("--format", dest="file_format", choices=["csv", "parquet"],
-                        default="csv",
-                        help="csv: ravenstack_<table>.csv files (default); parquet: typed "
-                             "ravenstack_<table>/part-NNNNN.parquet folders")
-    parser.add_argument("--hold-back-from", type=iso_date, default=None,
-                        help="parquet only: write usage and tickets dated on/after this day "
-                             "under <out>/held_back/ (data that lands later)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
-    if (args.end_date - args.start_date).days + 1 < MIN_RANGE_DAYS:
-        parser.error(f"--end-date must be at least {MIN_RANGE_DAYS - 1} days after --start-date")
-    if args.hold_back_from and args.file_format != "parquet":
-        parser.error("--hold-back-from needs --format parquet")
-    cfg = Config(out_dir=args.out, accounts=args.accounts, seed=args.seed,
-                 start_date=args.start_date, end_date=args.end_date,
-                 usage_rate=args.usage_rows_per_account_month, quirks=args.quirks,
-                 file_format=args.file_format, hold_back_from=args.hold_back_from)
-    began = time.perf_counter()
-    rows = generate(cfg)
-    LOG.info("wrote %s to %s in %.2fs", ", ".join(f"{t}={n}" for t, n in rows.items()),
-             cfg.out_dir, time.perf_counter() - began)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    yield lambda table, frame, index: write_parquet_chunk(con, table, frame, options, index)

@@ -18,6 +18,7 @@ import pytest
 from helpers.project import REPO_DIR, clean_env
 
 from customer_health.sample_data import generate as gsd
+from customer_health.sample_data.options import GeneratorOptions
 
 AS_OF_DATE = "2024-12-31"
 HOLD_BACK_FROM = dt.date(2024, 12, 20)
@@ -77,7 +78,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """An incremental history (initial files, then landed ones) and a full refresh of the end."""
     work = tmp_path_factory.mktemp("incremental_usage")
     raw_dir = work / "raw"
-    gsd.generate(gsd.Config(
+    gsd.generate(GeneratorOptions(
         out_dir=raw_dir, accounts=300, start_date=dt.date(2024, 1, 1),
         end_date=dt.date(2024, 12, 31), quirks=True, chunk_accounts=100,
         file_format="parquet", hold_back_from=HOLD_BACK_FROM,

@@ -1,22 +1,24 @@
-"""Tests for scripts/generate_sample_data.py (shape, determinism, integrity, planted signal)."""
+"""The sample-data generator and `health generate`: shape, determinism, integrity, planted
+signal, options and progress."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from helpers.project import SAMPLE_DATA_DIR, output_of, run_health
 
+from customer_health.cli.progress import progress
+from customer_health.errors import BadInputError
 from customer_health.sample_data import generate as gsd
+from customer_health.sample_data.options import GeneratorOptions
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = REPO / "data" / "ravenstack"
-SCRIPT = REPO / "scripts" / "generate_sample_data.py"
+REFERENCE_DIR = SAMPLE_DATA_DIR
 N_ACCOUNTS = 400
 SEEDS = (42, 7)
 TABLES = {
@@ -43,7 +45,7 @@ def csv_file(directory: Path, table: str) -> Path:
 
 
 def generate(out: Path, seed: int = 42, **kwargs: object) -> Path:
-    gsd.generate(gsd.Config(out_dir=out, accounts=N_ACCOUNTS, seed=seed, **kwargs))
+    gsd.generate(GeneratorOptions(out_dir=out, accounts=N_ACCOUNTS, seed=seed, **kwargs))
     return out
 
 
@@ -325,36 +327,77 @@ def test_quirks_inject_dirt_only_when_asked(outputs: dict[int, Path], tmp_path: 
 # ----------------------------------------------------------------------------- CLI
 
 
-def test_cli_writes_files(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--accounts", "20", "--seed", "1"],
-        capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(
-        csv_file(tmp_path, t).name for t in TABLES)
+def test_progress_is_reported_after_every_chunk(tmp_path: Path) -> None:
+    done: list[int] = []
+    gsd.generate(GeneratorOptions(out_dir=tmp_path, accounts=250, chunk_accounts=100),
+                 on_progress=done.append)
+    assert done == [100, 200, 250]
 
 
-def test_cli_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        gsd.main(["--help"])
-    assert exc.value.code == 0
-    assert "--usage-rows-per-account-month" in capsys.readouterr().out
+def test_progress_off_a_terminal_logs_each_tenth_once(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="health"), \
+            progress("generating", 1000, "accounts", quiet=False) as advance:
+        for done in (50, 100, 150, 450, 1000):
+            advance(done)
+    assert [r.getMessage() for r in caplog.records] == [
+        "generating: 100 of 1,000 accounts (10%)",
+        "generating: 450 of 1,000 accounts (45%)",
+        "generating: 1,000 of 1,000 accounts (100%)",
+    ]
 
 
-@pytest.mark.parametrize("args", [
-    [],
-    ["--accounts", "0"],
-    ["--seed", "-1"],
-    ["--start-date", "2023-13-01"],
-    ["--start-date", "2024-01-01", "--end-date", "2023-12-31"],
-    ["--usage-rows-per-account-month", "0"],
+def test_quiet_progress_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO), progress("x", 10, "rows", quiet=True) as advance:
+        advance(10)
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(("changes", "cause"), [
+    ({"end_date": dt.date(2023, 2, 28)}, "covers 59 days; it must cover at least 60"),
+    ({"hold_back_from": dt.date(2024, 12, 1)}, "needs --format parquet"),
+    ({"file_format": "xml"}, "unknown file format 'xml'"),
 ])
-def test_cli_rejects_bad_arguments(args: list[str], tmp_path: Path) -> None:
-    argv = args if not args else ["--out", str(tmp_path), *args]
-    with pytest.raises(SystemExit) as exc:
-        gsd.main(argv)
-    assert exc.value.code != 0
-    assert not list(tmp_path.glob("*.csv"))
+def test_options_refuse_what_the_generator_cannot_honour(changes: dict, cause: str,
+                                                         tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match=re.escape(cause)):
+        GeneratorOptions(out_dir=tmp_path, **changes)
+
+
+def test_command_writes_the_files_the_library_writes(tmp_path: Path) -> None:
+    done = run_health("generate", ["--out", str(tmp_path / "cli"), "--accounts", "40",
+                                   "--seed", "1", "--quirks", "--quiet"])
+    assert done.returncode == 0, output_of(done)
+    assert done.stderr == ""  # --quiet: neither progress nor summary
+    gsd.generate(GeneratorOptions(out_dir=tmp_path / "library", accounts=40, seed=1, quirks=True))
+    for table in TABLES:
+        assert (csv_file(tmp_path / "cli", table).read_bytes()
+                == csv_file(tmp_path / "library", table).read_bytes()), table
+
+
+def test_command_help_lists_its_options() -> None:
+    done = run_health("generate", ["--help"])
+    assert done.returncode == 0, output_of(done)
+    for option in ("--usage-rows-per-account-month", "--hold-back-from", "--format", "--quiet"):
+        assert option in done.stdout
+
+
+@pytest.mark.parametrize(("args", "cause"), [
+    ([], "Missing option '--out'"),
+    (["--accounts", "0"], "Invalid value for '--accounts': must be >= 1, got 0"),
+    (["--seed", "-1"], "Invalid value for '--seed': must be >= 0, got -1"),
+    (["--start-date", "2023-13-01"], "expected a date as YYYY-MM-DD, got '2023-13-01'"),
+    (["--start-date", "2024-01-01", "--end-date", "2023-12-31"], "must cover at least 60"),
+    (["--usage-rows-per-account-month", "0"], "must be a positive number, got 0.0"),
+    (["--hold-back-from", "2024-12-01"], "needs --format parquet"),
+])
+def test_command_rejects_bad_arguments_in_one_line(args: list[str], cause: str,
+                                                   tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = run_health("generate", args if not args else ["--out", str(out), *args])
+    assert done.returncode == 4, output_of(done)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and cause in lines[0], lines
+    assert not out.exists()
 
 
 def test_parquet_output_matches_csv_and_holds_back_late_rows(tmp_path: Path) -> None:
@@ -363,10 +406,10 @@ def test_parquet_output_matches_csv_and_holds_back_late_rows(tmp_path: Path) -> 
     cutoff = dt.date(2024, 12, 20)
     common = dict(accounts=300, start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 12, 31),
                   quirks=True, chunk_accounts=120)
-    gsd.generate(gsd.Config(out_dir=csv_dir, **common))
-    rows = gsd.generate(
-        gsd.Config(out_dir=parquet_dir, file_format="parquet", hold_back_from=cutoff, **common)
-    )
+    gsd.generate(GeneratorOptions(out_dir=csv_dir, **common))
+    rows = gsd.generate(GeneratorOptions(
+        out_dir=parquet_dir, file_format="parquet", hold_back_from=cutoff, **common
+    ))
     con = duckdb.connect()
     for table, date_column in (("feature_usage", "usage_date"), ("support_tickets", "submitted_at"),
                                ("accounts", "signup_date")):
