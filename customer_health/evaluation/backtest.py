@@ -1,39 +1,33 @@
 """Backtest: does a low health score predict churn within the next N days?
 
 Reads published score history (`health.customer_health_score_history`) and churn events
-(`staging.stg_crm__churn_events`) from --target: the DuckDB file (default), read-only, or
+(`staging.stg_crm__churn_events`) from the target: the DuckDB file (default), read-only, or
 PostgreSQL / Spark, whose relations are first copied into a temporary local DuckDB extract (see
-history_extract.py); the analysis is the same DuckDB SQL on either. Every score row
+history.py); the analysis is the same DuckDB SQL on either. Every score row
 (account, as_of_date) whose horizon is fully observed gets the label "churned within N days":
 a churn event with as_of_date < churn_date <= as_of_date + N. The horizon is observed when
-as_of_date + N <= the latest churn date or usage date in the data (or --observed-through); later
-rows are dropped and counted.
+as_of_date + N <= the latest churn date or usage date in the data (or the observed-through date
+given); later rows are dropped and counted.
 
 Reports the AUC of (100 - score) against the label (Mann-Whitney, 95 % CI from a bootstrap over
 accounts), the top-decile lift, churn rates with Wilson 95 % CIs per grade, status and segment,
 whether churn rises monotonically from the best grade to the worst, the AUC per as-of date and an
-ROC curve. Writes backtest.json (machine-readable) and backtest.md (report with PNG plots) to --out.
-
-Exit codes: 0 report written; 2 bad arguments; 4 bad input (no database or target unreachable,
-missing relations, nothing to evaluate or only one class of outcome).
+ROC curve. Writes backtest.json (machine-readable) and backtest.md (report with PNG plots) to the
+output folder. Raises BacktestInputError (bad input) when there is no database, a relation is
+missing, or there is nothing to evaluate (no rows, or only one class of outcome).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import sys
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_health.cli.arguments import positive_int
-from customer_health.engines.warehouse import ENGINES
 from customer_health.evaluation.backtest_report import render_markdown, write_plots
 from customer_health.evaluation.data import (
     BacktestInputError,
@@ -44,9 +38,10 @@ from customer_health.evaluation.data import (
     evaluated_rows,
     group_churn,
     label_counts,
-    observed_through,
+    label_window,
     open_history,
 )
+from customer_health.evaluation.options import BacktestOptions
 from customer_health.evaluation.statistics import (
     auc_mann_whitney,
     bootstrap_auc,
@@ -56,43 +51,10 @@ from customer_health.evaluation.statistics import (
     top_fraction_lift,
     wilson_interval,
 )
-from customer_health.settings import DEFAULT_TARGET, EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
 
-log = logging.getLogger("backtest")
+log = logging.getLogger(__name__)
 
-DEFAULT_OUT = PROJECT_DIR / "reports" / "backtest"
 ROC_POINTS = 200
-
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--target", choices=ENGINES, default=DEFAULT_TARGET,
-                        help="dbt target to read: duckdb (default; the file itself), postgres or "
-                             "spark (copied into a temporary local extract first)")
-    parser.add_argument("--db-path", type=Path, default=None, metavar="PATH",
-                        help="DuckDB file, duckdb target only (default: $HEALTH_DB_PATH or "
-                             "customer_health.duckdb)")
-    parser.add_argument("--from", dest="date_from", type=date.fromisoformat, metavar="DATE",
-                        help="first as-of date to evaluate (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="date_to", type=date.fromisoformat, metavar="DATE",
-                        help="last as-of date to evaluate (YYYY-MM-DD)")
-    parser.add_argument("--horizon-days", type=positive_int, default=90,
-                        help="churn horizon N in days (default 90)")
-    parser.add_argument("--observed-through", type=date.fromisoformat, metavar="DATE",
-                        help="last date outcomes are known for (default: latest churn or usage "
-                             "date in the data)")
-    parser.add_argument("--exclude-prior-churners", action="store_true",
-                        help="drop rows of accounts with a churn event on or before the as-of "
-                             "date (default: keep every scored row)")
-    parser.add_argument("--bootstrap", type=positive_int, default=1000,
-                        help="bootstrap resamples of accounts for the AUC CI (default 1000)")
-    parser.add_argument("--seed", type=int, default=20240101, help="bootstrap seed")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="output folder (default: reports/backtest)")
-    return parser.parse_args(argv)
 
 
 def with_wilson(groups: list[dict]) -> list[dict]:
@@ -217,18 +179,18 @@ def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, se
     return counts, metrics, frame
 
 
-def parameters(args: argparse.Namespace, history: HistorySource, window: LabelWindow,
-               observed_source: str) -> dict:
+def parameters(options: BacktestOptions, history: HistorySource, window: LabelWindow) -> dict:
     return {
         **history.parameters(),
         "horizon_days": window.horizon_days,
-        "date_from": args.date_from.isoformat() if args.date_from else None,
-        "date_to": args.date_to.isoformat() if args.date_to else None,
+        "date_from": options.date_from.isoformat() if options.date_from else None,
+        "date_to": options.date_to.isoformat() if options.date_to else None,
         "observed_through": window.observed_through.isoformat(),
-        "observed_through_source": observed_source,
+        "observed_through_source": "--observed-through" if options.observed_through
+        else "latest churn or usage date",
         "exclude_prior_churners": window.exclude_prior_churners,
-        "bootstrap_resamples": args.bootstrap,
-        "bootstrap_seed": args.seed,
+        "bootstrap_resamples": options.bootstrap,
+        "bootstrap_seed": options.seed,
         "risk": "100 - health_score",
         "label": "churn event with as_of_date < churn_date <= as_of_date + horizon_days",
         "auc_ci": "95 % percentile interval, bootstrap resampling accounts (all their rows)",
@@ -236,43 +198,26 @@ def parameters(args: argparse.Namespace, history: HistorySource, window: LabelWi
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    with open_history(args.target, args.db_path) as history:
-        con = history.connection
-        observed = args.observed_through or observed_through(con)
-        source = "--observed-through" if args.observed_through else "latest churn or usage date"
-        window = LabelWindow(args.horizon_days, observed, args.date_from, args.date_to,
-                             args.exclude_prior_churners)
-        counts, metrics, frame = analyse(con, window, args.bootstrap, args.seed)
+def run(options: BacktestOptions) -> dict:
+    """Backtest the published history; write backtest.json, backtest.md and the plots to
+    options.out and return the report."""
+    with open_history(options.target, options.db_path) as history:
+        window = label_window(history.connection, options)
+        counts, metrics, frame = analyse(history.connection, window, options.bootstrap,
+                                         options.seed)
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": parameters(args, history, window, source),
+        "parameters": parameters(options, history, window),
         "counts": counts,
         "metrics": metrics,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    report["plots"] = write_plots(frame, report, args.out)
-    (args.out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "backtest.md").write_text(render_markdown(report))
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = write_plots(frame, report, out)
+    (out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "backtest.md").write_text(render_markdown(report))
     auc = report["metrics"]["auc"]
     log.info("AUC %.3f (95%% CI %.3f-%.3f) on %s rows, %s churned; report in %s",
              auc["estimate"], auc["lower"], auc["upper"], report["counts"]["evaluated_rows"],
-             report["counts"]["churned_rows"], args.out)
-    return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    args = parse_args(argv)
-    if args.date_from and args.date_to and args.date_from > args.date_to:
-        log.error("--from %s is after --to %s", args.date_from, args.date_to)
-        return EXIT_BAD_INPUT
-    try:
-        return run(args)
-    except BacktestInputError as error:
-        log.error("%s", error)
-        return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+             report["counts"]["churned_rows"], out)
+    return report

@@ -1,4 +1,4 @@
-"""Markdown and PNG plots for the churn backtest (scripts/backtest.py).
+"""Markdown and PNG plots for the churn backtest (backtest.py, `health backtest`).
 
 Plots need matplotlib; without it the report is written without them (and says so).
 """

@@ -1,39 +1,36 @@
 """Propose segment weights fitted to churn, and test them on held-out as-of dates.
 
 Reads component history (`health.customer_health_score_component_history`: points per metric
-per account and as-of date) and churn events from --target: the DuckDB file (default), read-only,
-or PostgreSQL / Spark through a temporary local DuckDB extract (history_extract.py). Labels are
-those of scripts/backtest.py: churn within --horizon-days after the as-of date, rows with an
+per account and as-of date) and churn events from the target: the DuckDB file (default),
+read-only, or PostgreSQL / Spark through a temporary local DuckDB extract (history.py). Labels are
+those of the backtest (backtest.py): churn within horizon_days after the as-of date, rows with an
 unobserved horizon dropped.
 
-1. Split by time: rows with as_of_date < --holdout-from train, the rest are held out
+1. Split by time: rows with as_of_date < holdout_from train, the rest are held out
    (default split: the latest third of the evaluated as-of dates is held out).
 2. Fit an L2-regularised logistic regression of the label on the metric points (N/A points
-   imputed with the metric's mean over the training rows; see backtest_logit.py) per segment with
-   at least --min-positives churned training rows, and one pooled model (with per-segment
+   imputed with the metric's mean over the training rows; see logit.py) per segment with at
+   least min_positives churned training rows, and one pooled model (with per-segment
    intercepts) whose weights every other segment gets.
 3. Convert coefficients to weights: w proportional to max(0, -coef x std(points)) (metrics whose
-   higher points go with less churn; --weight-rule logit: max(0, -coef)), normalised to sum to 1
+   higher points go with less churn; weight rule logit: max(0, -coef)), normalised to sum to 1
    per segment, rounded to thousandths.
 4. Re-score the held-out rows from their points with the active and the proposed weights
    (sum w x points / sum w over metrics with points, as the dbt models do) and compare AUCs,
    with 95 % CIs from a paired bootstrap over accounts.
 
-Writes the proposal to --proposal (default seeds/proposed/segment_weights.csv; same columns as
-seeds/segment_weights.csv, which is never written) and calibration.json / calibration.md to --out.
-
-Exit codes: 0 proposal written; 2 bad arguments; 4 bad input (no database or target unreachable,
-missing relations, too little data); 5 refused: the proposal exists (use --force) or would replace
-an active seed.
+Writes the proposal (default seeds/proposed/segment_weights.csv; same columns as
+seeds/segment_weights.csv, which is never written) and calibration.json / calibration.md to the
+report folder. Bad input (exit 4): no database, missing relations, too little data
+(BacktestInputError), or a proposal path that would replace an active seed or, without force, an
+existing proposal (RefusedError, checked before anything is read or written).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,47 +38,40 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from customer_health.cli.arguments import positive_float, positive_int
-from customer_health.engines.warehouse import ENGINES
+from customer_health.errors import BadInputError
 from customer_health.evaluation.calibration_report import render_markdown
 from customer_health.evaluation.data import (
     COMPONENT_HISTORY,
     REQUIRED_RELATIONS,
     BacktestInputError,
-    LabelWindow,
     build_labelled,
     component_matrix,
-    observed_through,
+    label_window,
     open_history,
 )
 from customer_health.evaluation.logit import (
-    WEIGHT_RULES,
     LogitFit,
     fit_logit,
     normalise_weights,
     raw_weights,
     rescore,
 )
+from customer_health.evaluation.options import ACTIVE_WEIGHTS, SEEDS_DIR, CalibrationOptions
 from customer_health.evaluation.statistics import (
     RankedRisk,
     paired_bootstrap_auc,
     percentile_interval,
 )
-from customer_health.settings import DEFAULT_TARGET, EXIT_BAD_INPUT, EXIT_OK, PROJECT_DIR
 
-log = logging.getLogger("calibrate_weights")
+log = logging.getLogger(__name__)
 
-SEEDS_DIR = PROJECT_DIR / "seeds"
-ACTIVE_WEIGHTS = SEEDS_DIR / "segment_weights.csv"
-DEFAULT_PROPOSAL = SEEDS_DIR / "proposed" / "segment_weights.csv"
-DEFAULT_OUT = PROJECT_DIR / "reports" / "calibration"
-EXIT_REFUSED = 5
 POOLED = "pooled"
 Weights = dict[str, dict[str, float]]
 
 
-class RefusedError(Exception):
-    """Writing the proposal would overwrite something it must not (exit code 5)."""
+class RefusedError(BadInputError):
+    """Writing the proposal would replace an active seed, or an existing proposal without force:
+    bad input (exit 4), nothing is read or written; choose another path (or force)."""
 
 
 @dataclass(frozen=True)
@@ -90,51 +80,6 @@ class Split:
     rule: str
     train: pd.DataFrame
     holdout: pd.DataFrame
-
-
-# ----------------------------------------------------------------------------- arguments
-
-
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add = parser.add_argument
-    add("--target", choices=ENGINES, default=DEFAULT_TARGET,
-        help="dbt target to read: duckdb (default; the file itself), postgres or spark (copied "
-        "into a temporary local extract first)")
-    add("--db-path", type=Path, metavar="PATH", help="DuckDB file, duckdb target only (default: "
-        "$HEALTH_DB_PATH or customer_health.duckdb)")
-    add("--from", dest="date_from", type=date.fromisoformat, metavar="DATE",
-        help="first as-of date to use")
-    add("--to", dest="date_to", type=date.fromisoformat, metavar="DATE",
-        help="last as-of date to use")
-    add("--horizon-days", type=positive_int, default=90, help="churn horizon N (default 90)")
-    add("--observed-through", type=date.fromisoformat, metavar="DATE",
-        help="last date outcomes are known for (default: latest churn or usage date)")
-    add("--exclude-prior-churners", action="store_true",
-        help="drop rows of accounts with a churn event on or before the as-of date")
-    add("--holdout-from", type=date.fromisoformat, metavar="DATE",
-        help="as-of dates on or after this are held out (default: latest third of the dates)")
-    add("--purge-overlap", action="store_true",
-        help="drop training rows whose label window reaches --holdout-from (strictly causal)")
-    add("--min-positives", type=positive_int, default=30,
-        help="churned training rows a segment needs for its own fit (default 30)")
-    add("--l2", type=positive_float, default=1.0,
-        help="L2 penalty on standardised coefficients (default 1.0 = sklearn C=1)")
-    add("--weight-rule", choices=WEIGHT_RULES, default="standardized",
-        help="standardized: w ~ max(0, -coef x std) (default); logit: w ~ max(0, -coef)")
-    add("--active-weights", type=Path, default=ACTIVE_WEIGHTS,
-        help="weights seed to compare against (default seeds/segment_weights.csv)")
-    add("--proposal", type=Path, default=DEFAULT_PROPOSAL,
-        help="where to write the proposed seed (default seeds/proposed/segment_weights.csv)")
-    add("--force", action="store_true", help="replace an existing proposal")
-    add("--out", type=Path, default=DEFAULT_OUT, help="report folder (default reports/calibration)")
-    add("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    add("--seed", type=int, default=20240101, help="bootstrap seed")
-    return parser.parse_args(argv)
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -215,18 +160,15 @@ def choose_split(frame: pd.DataFrame, holdout_from: date | None, purge_days: int
     return Split(holdout_from, rule, train.reset_index(drop=True), holdout.reset_index(drop=True))
 
 
-def load_frame(args: argparse.Namespace, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
+def load_frame(options: CalibrationOptions, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
     relations = (*REQUIRED_RELATIONS, COMPONENT_HISTORY)
-    with open_history(args.target, args.db_path, relations) as history:
-        con = history.connection
-        observed = args.observed_through or observed_through(con)
-        window = LabelWindow(args.horizon_days, observed, args.date_from, args.date_to,
-                             args.exclude_prior_churners)
-        build_labelled(con, window)
-        frame = component_matrix(con, metrics)
+    with open_history(options.target, options.db_path, relations) as history:
+        window = label_window(history.connection, options)
+        build_labelled(history.connection, window)
+        frame = component_matrix(history.connection, metrics)
     if frame.empty:
         raise BacktestInputError("no evaluated rows with component history")
-    info = {**history.parameters(), "observed_through": observed.isoformat()}
+    info = {**history.parameters(), "observed_through": window.observed_through.isoformat()}
     return frame, info
 
 
@@ -234,17 +176,17 @@ def load_frame(args: argparse.Namespace, metrics: list[str]) -> tuple[pd.DataFra
 
 
 def fit_models(train: pd.DataFrame, metrics: list[str], segments: list[str],
-               args: argparse.Namespace) -> dict[str, LogitFit]:
-    """The pooled fit, plus one per segment with at least --min-positives churned rows."""
+               options: CalibrationOptions) -> dict[str, LogitFit]:
+    """The pooled fit, plus one per segment with at least min_positives churned rows."""
     points = train[metrics].to_numpy(float)
     label = train["churned"].to_numpy(bool)
-    fits = {POOLED: fit_logit(points, label, metrics, args.l2,
+    fits = {POOLED: fit_logit(points, label, metrics, options.l2,
                               groups=train["segment"].astype(str).to_numpy())}
     for segment in segments:
         rows = (train["segment"] == segment).to_numpy()
         positives = int(label[rows].sum())
-        if positives >= args.min_positives and positives < rows.sum():
-            fits[segment] = fit_logit(points[rows], label[rows], metrics, args.l2)
+        if positives >= options.min_positives and positives < rows.sum():
+            fits[segment] = fit_logit(points[rows], label[rows], metrics, options.l2)
         log.info("segment %s: %s training rows, %s churned -> %s fit", segment,
                  int(rows.sum()), positives, "own" if segment in fits else "pooled")
     return fits
@@ -285,7 +227,7 @@ def score_frame(frame: pd.DataFrame, weights: Weights, metrics: list[str]
 
 
 def evaluate(frame: pd.DataFrame, weights: dict[str, Weights], metrics: list[str],
-             args: argparse.Namespace, extra_risk: dict[str, np.ndarray] | None = None) -> dict:
+             options: CalibrationOptions, extra_risk: dict[str, np.ndarray] | None = None) -> dict:
     """AUC of 100 - score for each weight set (paired bootstrap), and proposed - active."""
     risks, unscorable = {}, {}
     for name, w in weights.items():
@@ -294,7 +236,7 @@ def evaluate(frame: pd.DataFrame, weights: dict[str, Weights], metrics: list[str
     risks.update(extra_risk or {})
     label = frame["churned"].to_numpy(bool)
     intervals, samples = paired_bootstrap_auc(risks, label, frame["account_id"].to_numpy(),
-                                              args.bootstrap, args.seed)
+                                              options.bootstrap, options.seed)
     names = list(risks)
     diff = samples[:, names.index("proposed")] - samples[:, names.index("active")]
     estimate = intervals["proposed"].estimate - intervals["active"].estimate
@@ -386,75 +328,62 @@ def pooled_model_risk(fit: LogitFit, frame: pd.DataFrame, metrics: list[str]) ->
     return fit.linear_predictor(frame[metrics].to_numpy(float)) + intercepts
 
 
-def parameters(args: argparse.Namespace, info: dict) -> dict:
+def parameters(options: CalibrationOptions, info: dict) -> dict:
     return {
-        **info, "horizon_days": args.horizon_days,
-        "date_from": str(args.date_from) if args.date_from else None,
-        "date_to": str(args.date_to) if args.date_to else None,
-        "exclude_prior_churners": args.exclude_prior_churners,
-        "purge_overlap": args.purge_overlap,
-        "min_positives": args.min_positives, "l2": args.l2, "weight_rule": args.weight_rule,
-        "active_weights": str(args.active_weights), "proposal": str(args.proposal),
-        "bootstrap_resamples": args.bootstrap, "bootstrap_seed": args.seed,
+        **info, "horizon_days": options.horizon_days,
+        "date_from": str(options.date_from) if options.date_from else None,
+        "date_to": str(options.date_to) if options.date_to else None,
+        "exclude_prior_churners": options.exclude_prior_churners,
+        "purge_overlap": options.purge_overlap,
+        "min_positives": options.min_positives, "l2": options.l2,
+        "weight_rule": options.weight_rule,
+        "active_weights": str(options.active_weights), "proposal": str(options.proposal),
+        "bootstrap_resamples": options.bootstrap, "bootstrap_seed": options.seed,
         "imputation": "N/A points -> the metric's mean points over the fit's training rows",
     }
 
 
-def calibrate(args: argparse.Namespace, active: Weights, metrics: list[str]
+def calibrate(options: CalibrationOptions, active: Weights, metrics: list[str]
               ) -> tuple[Weights, dict]:
     """Fit on the training dates; return the proposed weights and the report."""
-    frame, info = load_frame(args, metrics)
-    split = choose_split(frame, args.holdout_from,
-                         args.horizon_days if args.purge_overlap else None)
+    frame, info = load_frame(options, metrics)
+    split = choose_split(frame, options.holdout_from,
+                         options.horizon_days if options.purge_overlap else None)
     log.info("split at %s: %s training rows, %s held-out rows", split.holdout_from,
              len(split.train), len(split.holdout))
-    fits = fit_models(split.train, metrics, list(active), args)
-    proposed, source = propose(fits, active, args.weight_rule)
+    fits = fit_models(split.train, metrics, list(active), options)
+    proposed, source = propose(fits, active, options.weight_rule)
     weight_sets = {"active": active, "proposed": proposed}
     model_risk = {"pooled_model": pooled_model_risk(fits[POOLED], split.holdout, metrics)}
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": parameters(args, info),
-        "split": split_summary(split, args.horizon_days),
+        "parameters": parameters(options, info),
+        "split": split_summary(split, options.horizon_days),
         "weight_source": source,
         "weights": {s: {m: {"active": active[s].get(m, 0.0), "proposed": proposed[s][m]}
                         for m in metrics} for s in active},
         "fits": fit_summary(fits),
         "evaluation": {
-            "holdout": evaluate(split.holdout, weight_sets, metrics, args, model_risk),
-            "train": evaluate(split.train, weight_sets, metrics, args),
+            "holdout": evaluate(split.holdout, weight_sets, metrics, options, model_risk),
+            "train": evaluate(split.train, weight_sets, metrics, options),
         },
         "reproduction_check": reproduction_check(frame, active, metrics),
     }
     return proposed, report
 
 
-def run(args: argparse.Namespace) -> int:
-    check_proposal_path(args.proposal, args.active_weights, args.force)
-    active, metrics = read_weights(args.active_weights)
-    proposed, report = calibrate(args, active, metrics)
-    write_weights(args.proposal, proposed, metrics)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "calibration.md").write_text(render_markdown(report))
+def run(options: CalibrationOptions) -> dict:
+    """Check the proposal path, calibrate, write the proposed seed and the report (JSON and
+    Markdown in options.out); return the report."""
+    check_proposal_path(options.proposal, options.active_weights, options.force)
+    active, metrics = read_weights(options.active_weights)
+    proposed, report = calibrate(options, active, metrics)
+    write_weights(options.proposal, proposed, metrics)
+    options.out.mkdir(parents=True, exist_ok=True)
+    (options.out / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
+    (options.out / "calibration.md").write_text(render_markdown(report))
     held = report["evaluation"]["holdout"]["auc"]
     log.info("held-out AUC active %.3f -> proposed %.3f; proposal %s, report %s",
-             held["active"]["estimate"], held["proposed"]["estimate"], args.proposal, args.out)
-    return EXIT_OK
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except RefusedError as error:
-        log.error("%s", error)
-        return EXIT_REFUSED
-    except BacktestInputError as error:
-        log.error("%s", error)
-        return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+             held["active"]["estimate"], held["proposed"]["estimate"], options.proposal,
+             options.out)
+    return report

@@ -1,4 +1,4 @@
-"""Markdown report for scripts/calibrate_weights.py."""
+"""Markdown report of the weight calibration (calibration.py, `health calibrate`)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ date are dropped too (`exclude_prior_churners`; counted either way).
 
 Everything is computed in DuckDB into the temporary table `bt_labelled`. On the duckdb target the
 database file is read directly and never written; on postgres and spark the relations read here
-are first copied into a temporary local DuckDB extract (history_extract.py), which the same SQL
+are first copied into a temporary local DuckDB extract (history.py), which the same SQL
 then runs on (`open_history`).
 """
 
@@ -31,7 +31,9 @@ import duckdb
 import pandas as pd
 
 from customer_health.engines.warehouse import ENGINES, WarehouseError
+from customer_health.errors import BadInputError, InfrastructureError
 from customer_health.evaluation.history import MissingRelationsError, describe_target, open_extract
+from customer_health.evaluation.options import EvaluationOptions
 from customer_health.settings import PROJECT_DIR, PUBLISHED_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,9 @@ GROUP_COLUMNS = ("grade", "status", "segment", "lifecycle_stage", "plan_tier")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class BacktestInputError(Exception):
-    """The database or the data in it cannot be backtested (exit code 4)."""
+class BacktestInputError(BadInputError):
+    """The database or the data in it cannot be evaluated: no database, missing relations, too
+    little data (bad input, exit 4)."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ def connect_read_only(db_path: Path, relations: tuple[str, ...] = REQUIRED_RELAT
     if missing:
         con.close()
         raise BacktestInputError(
-            f"{db_path} lacks {', '.join(missing)}: run scripts/backfill.py on it first"
+            f"{db_path} lacks {', '.join(missing)}: run `health backfill --db-path {db_path}` "
+            "first"
         )
     return con
 
@@ -123,11 +127,11 @@ def open_history(target: str, db_path: Path | None,
                                 extract={"rows": extract.rows, "seconds": extract.seconds})
     except MissingRelationsError as error:
         raise BacktestInputError(
-            f"{description} lacks {', '.join(error.missing)}: run scripts/backfill.py "
-            f"--target {target} first"
+            f"{description} lacks {', '.join(error.missing)}: run `health backfill "
+            f"--target {target}` first"
         ) from error
-    except WarehouseError as error:
-        raise BacktestInputError(f"cannot read from {description}: {error}") from error
+    except WarehouseError as error:  # unreachable or failing engine: retry later (exit 5)
+        raise InfrastructureError(f"cannot read from {description}: {error}") from error
 
 
 def missing_relations(con: duckdb.DuckDBPyConnection, relations: tuple[str, ...]) -> list[str]:
@@ -149,6 +153,18 @@ def observed_through(con: duckdb.DuckDBPyConnection) -> date:
     if latest is None:
         raise BacktestInputError("no churn or usage dates: cannot tell how far outcomes are known")
     return latest
+
+
+def label_window(con: duckdb.DuckDBPyConnection, options: EvaluationOptions) -> LabelWindow:
+    """The label window the options ask for; observation ends where the data does unless
+    options.observed_through says otherwise."""
+    return LabelWindow(
+        options.horizon_days,
+        options.observed_through or observed_through(con),
+        options.date_from,
+        options.date_to,
+        options.exclude_prior_churners,
+    )
 
 
 def build_labelled(con: duckdb.DuckDBPyConnection, window: LabelWindow) -> None:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-WEIGHT_RULES = ("standardized", "logit")
+from customer_health.evaluation.options import WEIGHT_RULES
+
 WEIGHT_DECIMALS = 3
 
 

@@ -1,28 +1,28 @@
 """Backtest: statistics against hand-computed values, label windows, and the planted signal.
 
-The end-to-end tests generate data with planted churn drivers, backfill ten month ends once per
-session (`generated_history`, shared with test_calibrate_weights.py through an on-disk cache in
-the session's temp folder) and check that the backtest finds the signal.
+The end-to-end tests run `health backtest` on data generated with planted churn drivers and
+backfilled once per session (helpers.history, shared with the calibration and extract tests) and
+check that the backtest finds the signal.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pytest
+from helpers.history import GeneratedHistory, backfill, build_generated_history
+from helpers.project import SAMPLE_DATA_DIR, output_of, run_health
 from scipy import stats
 
 from customer_health.evaluation import backtest
 from customer_health.evaluation.data import (
+    BacktestInputError,
     LabelWindow,
     build_labelled,
     connect_read_only,
@@ -30,6 +30,7 @@ from customer_health.evaluation.data import (
     label_counts,
     observed_through,
 )
+from customer_health.evaluation.options import BacktestOptions
 from customer_health.evaluation.statistics import (
     RankedRisk,
     auc_mann_whitney,
@@ -40,63 +41,6 @@ from customer_health.evaluation.statistics import (
     top_fraction_lift,
     wilson_interval,
 )
-from customer_health.settings import EXIT_BAD_INPUT, PROJECT_DIR
-
-SCRIPTS = PROJECT_DIR / "scripts"
-SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
-
-# Generated data: 2,000 accounts, 2023-01-01..2024-12-31 (churn in the last 180 days), ten month
-# ends scored. Measured with this seed: AUC 0.673 (95 % CI 0.654-0.693), top-decile lift 1.81,
-# churn by grade A 1.5 % .. F 14.5 %; calibration lifts held-out AUC 0.667 -> 0.750.
-GENERATED_ACCOUNTS = 2000
-GENERATED_SEED = 11
-BACKFILL_START, BACKFILL_END = "2024-03-01", "2024-12-31"
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def script_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HEALTH_DB_PATH", "HEALTH_RAW_DATA_DIR")}
-    env.update(DBT_SEND_ANONYMOUS_USAGE_STATS="False", DO_NOT_TRACK="1",
-               GX_ANALYTICS_ENABLED="False")
-    return env
-
-
-def run_script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPTS / name), *args], env=script_env(),
-                          capture_output=True, text=True, check=False, timeout=900)
-
-
-def backfill(raw_dir: Path, folder: Path, start: str, end: str) -> Path:
-    db_path = folder / "history.duckdb"
-    done = run_script("backfill.py", "--start", start, "--end", end, "--step", "month",
-                      "--db-path", str(db_path), "--raw-data-dir", str(raw_dir),
-                      "--target-path", str(folder / "target"), "--quiet")
-    assert done.returncode == 0, done.stderr[-4000:]
-    return db_path
-
-
-@dataclass(frozen=True)
-class GeneratedHistory:
-    db_path: Path
-    raw_dir: Path
-
-
-def build_generated_history(factory: pytest.TempPathFactory) -> GeneratedHistory:
-    """Generate + backfill once per session; later calls (any module) reuse the database."""
-    folder = factory.getbasetemp() / "generated_history"
-    db_path, raw_dir, marker = folder / "history.duckdb", folder / "raw", folder / "done"
-    if not marker.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        generated = run_script("generate_sample_data.py", "--out", str(raw_dir),
-                               "--accounts", str(GENERATED_ACCOUNTS),
-                               "--seed", str(GENERATED_SEED), "--log-level", "WARNING")
-        assert generated.returncode == 0, generated.stderr[-2000:]
-        assert backfill(raw_dir, folder, BACKFILL_START, BACKFILL_END) == db_path
-        marker.write_text("ok\n")
-    return GeneratedHistory(db_path, raw_dir)
 
 
 @pytest.fixture(scope="session")
@@ -281,15 +225,41 @@ def test_observation_end_is_the_latest_churn_or_usage_date(tmp_path: Path) -> No
         assert observed_through(con) == date(2024, 7, 2)
 
 
-def test_cli_rejects_a_missing_database(tmp_path: Path) -> None:
-    assert backtest.main(["--db-path", str(tmp_path / "missing.duckdb")]) == EXIT_BAD_INPUT
+def test_a_missing_database_is_bad_input(tmp_path: Path) -> None:
+    done = run_health("backtest", ["--db-path", str(tmp_path / "missing.duckdb"),
+                                   "--out", str(tmp_path / "r")])
+    assert done.returncode == 4, output_of(done)
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: database file not found: {(tmp_path / 'missing.duckdb').resolve()}")
+    assert not (tmp_path / "r").exists()
 
 
-def test_cli_rejects_history_without_churners(tmp_path: Path) -> None:
+def test_history_without_churners_is_bad_input(tmp_path: Path) -> None:
     db_path = make_db(tmp_path / "n.duckdb", [("a", "2024-01-31", 50.0),
                                               ("b", "2024-01-31", 70.0)], [], "2024-12-31")
-    assert backtest.main(["--db-path", str(db_path), "--out", str(tmp_path / "r")]) == 4
+    options = BacktestOptions(db_path=db_path, out=tmp_path / "r")
+    with pytest.raises(BacktestInputError, match=r"nothing to evaluate: 2 rows .* 0 of them"):
+        backtest.run(options)
     assert not (tmp_path / "r" / "backtest.json").exists()
+
+
+def test_options_label_the_rows_the_command_asks_for(window_db: Path, tmp_path: Path) -> None:
+    """horizon, observed-through, date range and prior churners reach the report unchanged."""
+    options = BacktestOptions(db_path=window_db, date_from=date(2024, 1, 1),
+                              date_to=date(2024, 2, 29), horizon_days=60,
+                              observed_through=date(2024, 5, 31), exclude_prior_churners=True,
+                              bootstrap=20, seed=3, out=tmp_path / "r")
+    with pytest.raises(BacktestInputError, match="60-day horizon"):
+        backtest.run(options)  # at_end churns on day 90: no churner within 60 days
+    report = backtest.run(replace(options, horizon_days=90))
+    parameters = report["parameters"]
+    assert (parameters["horizon_days"], parameters["observed_through"]) == (90, "2024-05-31")
+    assert parameters["observed_through_source"] == "--observed-through"
+    assert (parameters["date_from"], parameters["date_to"]) == ("2024-01-01", "2024-02-29")
+    assert (parameters["bootstrap_resamples"], parameters["bootstrap_seed"]) == (20, 3)
+    assert report["counts"]["evaluated_rows"] == 3  # on_day and before churned earlier
+    assert json.loads((tmp_path / "r" / "backtest.json").read_text())["counts"] == (
+        report["counts"])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -299,9 +269,9 @@ def test_cli_rejects_history_without_churners(tmp_path: Path) -> None:
 def generated_report(generated_history: GeneratedHistory,
                      tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("backtest_generated")
-    done = run_script("backtest.py", "--db-path", str(generated_history.db_path),
-                      "--out", str(out), "--bootstrap", "300")
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_health("backtest", ["--db-path", str(generated_history.db_path),
+                                   "--out", str(out), "--bootstrap", "300"])
+    assert done.returncode == 0, output_of(done)
     return out, json.loads((out / "backtest.json").read_text())
 
 
@@ -343,10 +313,11 @@ def test_backtest_writes_json_markdown_and_plots(generated_report: tuple[Path, d
 def test_date_range_restricts_the_evaluated_as_of_dates(
     generated_history: GeneratedHistory, tmp_path: Path,
 ) -> None:
-    done = run_script("backtest.py", "--db-path", str(generated_history.db_path),
-                      "--from", "2024-06-01", "--to", "2024-07-31", "--bootstrap", "50",
-                      "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_health("backtest", ["--db-path", str(generated_history.db_path),
+                                   "--from", "2024-06-01", "--to", "2024-07-31",
+                                   "--bootstrap", "50", "--out", str(tmp_path), "--quiet"])
+    assert done.returncode == 0, output_of(done)
+    assert done.stderr == ""  # --quiet: no progress logs
     counts = json.loads((tmp_path / "backtest.json").read_text())["counts"]
     assert (counts["first_as_of_date"], counts["last_as_of_date"]) == ("2024-06-30", "2024-07-31")
 
@@ -355,10 +326,10 @@ def test_backtest_runs_on_the_bundled_sample_data(tmp_path_factory: pytest.TempP
                                                   ) -> None:
     """The sample data has a weak churn signal: only check that the report is produced."""
     folder = tmp_path_factory.mktemp("sample_backfill")
-    db_path = backfill(SAMPLE_DATA, folder, "2024-01-01", "2024-12-31")
-    done = run_script("backtest.py", "--db-path", str(db_path), "--out", str(folder / "r"),
-                      "--bootstrap", "200")
-    assert done.returncode == 0, done.stderr[-3000:]
+    db_path = backfill(SAMPLE_DATA_DIR, folder, "2024-01-01", "2024-12-31")
+    done = run_health("backtest", ["--db-path", str(db_path), "--out", str(folder / "r"),
+                                   "--bootstrap", "200"])
+    assert done.returncode == 0, output_of(done)
     report = json.loads((folder / "r" / "backtest.json").read_text())
     assert report["counts"]["as_of_dates_in_range"] == 12
     assert 0 <= report["metrics"]["auc"]["lower"] <= report["metrics"]["auc"]["upper"] <= 1

@@ -1,8 +1,8 @@
 """Weight calibration: logistic fit, weight conversion, re-scoring, the seed guard, end to end.
 
-The end-to-end tests reuse the generated, backfilled history of test_backtest.py (built once per
-session) and check that the fit puts weight on the planted churn drivers and beats the active
-weights on held-out as-of dates.
+The end-to-end tests run `health calibrate` on the generated, backfilled history of
+helpers.history (built once per session) and check that the fit puts weight on the planted churn
+drivers and beats the active weights on held-out as-of dates.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_backtest import GeneratedHistory, build_generated_history, run_script
+from helpers.history import GeneratedHistory, build_generated_history
+from helpers.project import output_of, run_health
 
 from customer_health.evaluation import calibration as calibrate_weights
 from customer_health.evaluation.logit import fit_logit, normalise_weights, raw_weights, rescore
+from customer_health.evaluation.options import ACTIVE_WEIGHTS, CalibrationOptions
 
-ACTIVE_SEED = calibrate_weights.ACTIVE_WEIGHTS
-# planted in scripts/generate_sample_data.py: errors, support tickets, auto-renew off
+ACTIVE_SEED = ACTIVE_WEIGHTS
+# planted by the sample-data generator: errors, support tickets, auto-renew off
 PLANTED = ("error_rate_pct", "auto_renew_off", "urgent_tickets", "tickets_per_seat")
 UNRELATED = ("current_mrr", "on_trial")  # plan and trial carry no churn signal there
 
@@ -157,20 +159,36 @@ def test_existing_proposal_needs_force(tmp_path: Path) -> None:
     calibrate_weights.check_proposal_path(proposal, ACTIVE_SEED, force=True)
 
 
-def test_cli_refuses_before_touching_anything(tmp_path: Path) -> None:
+def test_refusals_come_before_touching_anything(tmp_path: Path) -> None:
     before = file_hash(ACTIVE_SEED)
-    missing_db = str(tmp_path / "missing.duckdb")
-    code = calibrate_weights.main(["--db-path", missing_db, "--proposal", str(ACTIVE_SEED),
-                                   "--force", "--out", str(tmp_path / "r")])
-    assert code == calibrate_weights.EXIT_REFUSED
+    missing_db = tmp_path / "missing.duckdb"
+    over_active = CalibrationOptions(db_path=missing_db, proposal=ACTIVE_SEED, force=True,
+                                     out=tmp_path / "r")
+    with pytest.raises(calibrate_weights.RefusedError, match="where active seeds live"):
+        calibrate_weights.run(over_active)
     assert file_hash(ACTIVE_SEED) == before
     existing = tmp_path / "p.csv"
     existing.write_text("keep me\n")
-    code = calibrate_weights.main(["--db-path", missing_db, "--proposal", str(existing)])
-    assert code == calibrate_weights.EXIT_REFUSED and existing.read_text() == "keep me\n"
-    assert calibrate_weights.main(["--db-path", missing_db, "--proposal",
-                                   str(tmp_path / "new.csv"), "--out", str(tmp_path / "r")]) == 4
-    assert not (tmp_path / "r").exists()
+    with pytest.raises(calibrate_weights.RefusedError, match="pass --force"):
+        calibrate_weights.run(CalibrationOptions(db_path=missing_db, proposal=existing,
+                                                 out=tmp_path / "r"))
+    assert existing.read_text() == "keep me\n"
+    with pytest.raises(calibrate_weights.BacktestInputError, match="database file not found"):
+        calibrate_weights.run(CalibrationOptions(db_path=missing_db,
+                                                 proposal=tmp_path / "new.csv",
+                                                 out=tmp_path / "r"))
+    assert not (tmp_path / "r").exists() and not (tmp_path / "new.csv").exists()
+
+
+def test_a_refused_proposal_is_bad_input_in_one_line(tmp_path: Path) -> None:
+    existing = tmp_path / "p.csv"
+    existing.write_text("keep me\n")
+    done = run_health("calibrate", ["--db-path", str(tmp_path / "missing.duckdb"),
+                                    "--proposal", str(existing), "--out", str(tmp_path / "r")])
+    assert done.returncode == 4, output_of(done)
+    assert done.stderr.strip().splitlines() == [
+        f"error: {existing.resolve()} exists; pass --force to replace it"]
+    assert existing.read_text() == "keep me\n"
 
 
 def test_written_weights_round_trip_as_a_seed(tmp_path: Path) -> None:
@@ -189,10 +207,10 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     history: GeneratedHistory = build_generated_history(tmp_path_factory)
     out = tmp_path_factory.mktemp("calibration")
     before = file_hash(ACTIVE_SEED)
-    done = run_script("calibrate_weights.py", "--db-path", str(history.db_path),
-                      "--proposal", str(out / "proposed" / "segment_weights.csv"),
-                      "--out", str(out), "--bootstrap", "300")
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_health("calibrate", ["--db-path", str(history.db_path),
+                                    "--proposal", str(out / "proposed" / "segment_weights.csv"),
+                                    "--out", str(out), "--bootstrap", "300"])
+    assert done.returncode == 0, output_of(done)
     assert file_hash(ACTIVE_SEED) == before
     return out, json.loads((out / "calibration.json").read_text())
 
@@ -246,9 +264,10 @@ def test_calibration_report_lists_split_weights_and_caveats(
 def test_holdout_without_churners_is_bad_input(tmp_path_factory: pytest.TempPathFactory,
                                                tmp_path: Path) -> None:
     history = build_generated_history(tmp_path_factory)
-    done = run_script("calibrate_weights.py", "--db-path", str(history.db_path),
-                      "--to", "2024-04-30", "--holdout-from", "2024-04-01",
-                      "--proposal", str(tmp_path / "p.csv"), "--out", str(tmp_path / "r"))
-    assert done.returncode == 4, done.stderr[-2000:]  # the only training date has no churn
-    assert "need churners and stayers" in done.stderr
+    done = run_health("calibrate", ["--db-path", str(history.db_path),
+                                    "--to", "2024-04-30", "--holdout-from", "2024-04-01",
+                                    "--proposal", str(tmp_path / "p.csv"),
+                                    "--out", str(tmp_path / "r")])
+    assert done.returncode == 4, output_of(done)  # the only training date has no churn
+    assert "need churners and stayers" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "p.csv").exists()

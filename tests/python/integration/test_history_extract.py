@@ -1,4 +1,4 @@
-"""history_extract.py: relations copied from a target into a local DuckDB extract equal the source.
+"""The history extract: relations copied from a target into a local DuckDB file equal the source.
 
 The copy is exercised through the engine-neutral path (`copy_relations` with a Warehouse as the
 source) with a DuckDB file as the source, so it runs everywhere; values are compared row for row,
@@ -24,14 +24,16 @@ from typing import Any
 import duckdb
 import numpy as np
 import pytest
-from test_backtest import GeneratedHistory, build_generated_history
+from helpers.history import GeneratedHistory, build_generated_history
 
 from customer_health.engines import warehouse
+from customer_health.errors import InfrastructureError
 from customer_health.evaluation import backtest
 from customer_health.evaluation import calibration as calibrate_weights
 from customer_health.evaluation import history as history_extract
 from customer_health.evaluation.data import COMPONENT_HISTORY, REQUIRED_RELATIONS, open_history
 from customer_health.evaluation.history import MissingRelationsError, copy_relations, duckdb_type
+from customer_health.evaluation.options import BacktestOptions, CalibrationOptions
 
 TYPED = "health.typed_values"
 EVENTS = "staging.events"
@@ -222,7 +224,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> GeneratedHistory:
 @pytest.fixture
 def postgres_is_the_file(history: GeneratedHistory, monkeypatch: pytest.MonkeyPatch) -> None:
     """--target postgres, with the generated history file standing in for the PostgreSQL
-    warehouse: the scripts then run their extract path without a server."""
+    warehouse: the backtest and the calibration then run their extract path without a
+    server."""
     def connect(target: str, db_path: Path | None = None, read_only: bool = False
                 ) -> warehouse.Warehouse:
         assert target == "postgres" and db_path is None
@@ -232,8 +235,9 @@ def postgres_is_the_file(history: GeneratedHistory, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(history_extract, "describe_target", lambda target: "stand-in")
 
 
-def run_backtest(out: Path, *args: str) -> dict:
-    assert backtest.main([*args, "--out", str(out), "--bootstrap", "100"]) == 0
+def run_backtest(out: Path, **source: object) -> dict:
+    """The backtest on a source (target=..., db_path=...), as written to out/backtest.json."""
+    backtest.run(BacktestOptions(**source, out=out, bootstrap=100))
     return json.loads((out / "backtest.json").read_text())
 
 
@@ -241,8 +245,8 @@ def run_backtest(out: Path, *args: str) -> dict:
 def test_backtest_on_an_extract_equals_the_backtest_on_the_file(
     history: GeneratedHistory, tmp_path: Path,
 ) -> None:
-    direct = run_backtest(tmp_path / "direct", "--db-path", str(history.db_path))
-    extracted = run_backtest(tmp_path / "extract", "--target", "postgres")
+    direct = run_backtest(tmp_path / "direct", db_path=history.db_path)
+    extracted = run_backtest(tmp_path / "extract", target="postgres")
     assert extracted["counts"] == direct["counts"]
     assert extracted["metrics"] == direct["metrics"]
     assert direct["parameters"]["target"] == "duckdb" and "extract" not in direct["parameters"]
@@ -258,12 +262,11 @@ def test_calibration_on_an_extract_equals_the_calibration_on_the_file(
     history: GeneratedHistory, tmp_path: Path,
 ) -> None:
     reports = {}
-    for name, args in (("direct", ["--db-path", str(history.db_path)]),
-                       ("extract", ["--target", "postgres"])):
+    for name, source in (("direct", {"db_path": history.db_path}),
+                         ("extract", {"target": "postgres"})):
         out = tmp_path / name
-        code = calibrate_weights.main([*args, "--out", str(out), "--bootstrap", "100",
-                                       "--proposal", str(out / "proposal.csv")])
-        assert code == 0
+        calibrate_weights.run(CalibrationOptions(**source, out=out, bootstrap=100,
+                                                 proposal=out / "proposal.csv"))
         reports[name] = (json.loads((out / "calibration.json").read_text()),
                          (out / "proposal.csv").read_text())
     (direct, direct_weights), (extracted, extracted_weights) = reports["direct"], reports["extract"]
@@ -273,14 +276,16 @@ def test_calibration_on_an_extract_equals_the_calibration_on_the_file(
     assert COMPONENT_HISTORY in extracted["parameters"]["extract"]["rows"]
 
 
-def test_an_unreachable_target_is_bad_input(monkeypatch: pytest.MonkeyPatch,
-                                            tmp_path: Path) -> None:
+def test_an_unreachable_target_is_an_infrastructure_error(monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
     def refuse(target: str, db_path: Path | None = None, read_only: bool = False) -> None:
         raise warehouse.WarehouseError("cannot connect to PostgreSQL at nowhere:1")
 
     monkeypatch.setattr(history_extract.warehouse, "connect", refuse)
     monkeypatch.setattr(history_extract, "describe_target", lambda target: "stand-in")
-    assert backtest.main(["--target", "postgres", "--out", str(tmp_path)]) == 4
+    with pytest.raises(InfrastructureError,
+                       match=r"^cannot read from .*: cannot connect to PostgreSQL at nowhere:1$"):
+        backtest.run(BacktestOptions(target="postgres", out=tmp_path))
     assert not (tmp_path / "backtest.json").exists()
 
 
@@ -388,8 +393,8 @@ def test_backtest_on_postgres_equals_the_backtest_on_the_file(
     postgres_database: Any, history: GeneratedHistory, tmp_path: Path,
 ) -> None:
     load_into_postgres(postgres_database, history.db_path, REQUIRED_RELATIONS)
-    direct = run_backtest(tmp_path / "direct", "--db-path", str(history.db_path))
-    on_postgres = run_backtest(tmp_path / "extract", "--target", "postgres")
+    direct = run_backtest(tmp_path / "direct", db_path=history.db_path)
+    on_postgres = run_backtest(tmp_path / "extract", target="postgres")
     assert on_postgres["counts"] == direct["counts"]
     assert on_postgres["metrics"] == direct["metrics"]
     assert on_postgres["parameters"]["source"].startswith("postgres ")

@@ -1,0 +1,189 @@
+"""Commands that test the score against churn: backtest, and calibrate (proposed weights).
+
+Both read the published history; the analysis modules (pandas, numpy, scipy) are imported only
+when a command runs, so that every other command starts quickly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from customer_health.cli.app import Quiet, app, configure_logging, run_command
+from customer_health.cli.options import (
+    DEFAULT_TARGET_CHOICE,
+    DbPath,
+    FromDate,
+    TargetOption,
+    ToDate,
+    check_range,
+    date_option,
+    positive_float,
+    positive_int,
+)
+from customer_health.evaluation.options import (
+    WEIGHT_RULES,
+    BacktestOptions,
+    CalibrationOptions,
+    EvaluationOptions,
+)
+
+PANEL = "Evaluation"
+WeightRule = Enum("WeightRule", {rule: rule for rule in WEIGHT_RULES}, type=str)  # type: ignore[misc]
+DEFAULT_WEIGHT_RULE = WeightRule(CalibrationOptions.weight_rule)
+
+HorizonDays = Annotated[
+    int,
+    typer.Option(
+        callback=positive_int,
+        help="Churn horizon N: a score row is labelled churned when its account churns within "
+        "N days after the as-of date.",
+    ),
+]
+ObservedThrough = Annotated[
+    dt.date | None,
+    date_option(
+        "--observed-through",
+        help="Last date outcomes are known for; rows whose horizon ends later are dropped "
+        "(default: the latest churn or usage date in the data).",
+    ),
+]
+ExcludePriorChurners = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-prior-churners",
+        help="Drop rows of accounts with a churn event on or before the as-of date "
+        "(default: keep every scored row)."
+    ),
+]
+Bootstrap = Annotated[
+    int,
+    typer.Option(
+        callback=positive_int, help="Bootstrap resamples of accounts for the 95 % intervals."
+    ),
+]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed (same seed, same intervals).")]
+
+
+@app.command(rich_help_panel=PANEL)
+def backtest(
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+    horizon_days: HorizonDays = EvaluationOptions.horizon_days,
+    observed_through: ObservedThrough = None,
+    exclude_prior_churners: ExcludePriorChurners = False,
+    bootstrap: Bootstrap = EvaluationOptions.bootstrap,
+    seed: Seed = EvaluationOptions.seed,
+    out: Annotated[
+        Path, typer.Option(help="Folder for backtest.json, backtest.md and the plots.")
+    ] = BacktestOptions.out,
+    quiet: Quiet = False,
+) -> None:
+    """Does a low score predict churn? AUC, top-decile lift and churn by grade over the
+    published history (exit 4 when there is nothing to evaluate)."""
+    configure_logging(quiet)
+    check_range(date_from, date_to)
+    options = BacktestOptions(
+        target=target.value, db_path=db_path, date_from=date_from, date_to=date_to,
+        horizon_days=horizon_days, observed_through=observed_through,
+        exclude_prior_churners=exclude_prior_churners, bootstrap=bootstrap, seed=seed, out=out,
+    )
+
+    def work() -> None:
+        from customer_health.evaluation import backtest
+
+        backtest.run(options)
+
+    run_command(work)
+
+
+@app.command(rich_help_panel=PANEL)
+def calibrate(
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    date_from: FromDate = None,
+    date_to: ToDate = None,
+    horizon_days: HorizonDays = EvaluationOptions.horizon_days,
+    observed_through: ObservedThrough = None,
+    exclude_prior_churners: ExcludePriorChurners = False,
+    holdout_from: Annotated[
+        dt.date | None,
+        date_option(
+            "--holdout-from",
+            help="As-of dates on or after this are held out for the comparison (default: the "
+            "latest third of the evaluated dates).",
+        ),
+    ] = None,
+    purge_overlap: Annotated[
+        bool,
+        typer.Option(
+            "--purge-overlap",
+            help="Drop training rows whose label window reaches --holdout-from (strictly "
+            "causal)."
+        ),
+    ] = False,
+    min_positives: Annotated[
+        int,
+        typer.Option(
+            callback=positive_int,
+            help="Churned training rows a segment needs for a fit of its own (others get the "
+            "pooled fit).",
+        ),
+    ] = CalibrationOptions.min_positives,
+    l2: Annotated[
+        float,
+        typer.Option(
+            "--l2",
+            callback=positive_float,
+            help="L2 penalty on standardised coefficients (1.0 = scikit-learn's C=1).",
+        ),
+    ] = CalibrationOptions.l2,
+    weight_rule: Annotated[
+        WeightRule,
+        typer.Option(
+            help="standardized: weight ~ max(0, -coef x std of points); logit: ~ max(0, -coef)."
+        ),
+    ] = DEFAULT_WEIGHT_RULE,
+    active_weights: Annotated[
+        Path, typer.Option(help="Weights seed to compare the proposal against.")
+    ] = CalibrationOptions.active_weights,
+    proposal: Annotated[
+        Path,
+        typer.Option(
+            help="Where to write the proposed weights seed (never over an active seed in "
+            "seeds/)."
+        ),
+    ] = CalibrationOptions.proposal,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing proposal.")] = False,
+    out: Annotated[
+        Path, typer.Option(help="Folder for calibration.json and calibration.md.")
+    ] = CalibrationOptions.out,
+    bootstrap: Bootstrap = EvaluationOptions.bootstrap,
+    seed: Seed = EvaluationOptions.seed,
+    quiet: Quiet = False,
+) -> None:
+    """Propose segment weights fitted to churn and compare them with the active weights on
+    held-out as-of dates (writes a proposal; seeds/ stays untouched)."""
+    configure_logging(quiet)
+    check_range(date_from, date_to)
+    options = CalibrationOptions(
+        target=target.value, db_path=db_path, date_from=date_from, date_to=date_to,
+        horizon_days=horizon_days, observed_through=observed_through,
+        exclude_prior_churners=exclude_prior_churners, holdout_from=holdout_from,
+        purge_overlap=purge_overlap, min_positives=min_positives, l2=l2,
+        weight_rule=weight_rule.value, active_weights=active_weights, proposal=proposal,
+        force=force, out=out, bootstrap=bootstrap, seed=seed,
+    )
+
+    def work() -> None:
+        from customer_health.evaluation import calibration
+
+        calibration.run(options)
+
+    run_command(work)

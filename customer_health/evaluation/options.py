@@ -1,0 +1,73 @@
+"""Options of the backtest and the weight calibration: which history they read, which score rows
+they label, and where their reports go.
+
+Plain data with no analysis imports, so that the command line builds them without loading pandas
+or numpy (every `health` command imports the command-line modules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR
+
+REPORTS_DIR = PROJECT_DIR / "reports"
+SEEDS_DIR = PROJECT_DIR / "seeds"
+ACTIVE_WEIGHTS = SEEDS_DIR / "segment_weights.csv"
+DEFAULT_PROPOSAL = SEEDS_DIR / "proposed" / "segment_weights.csv"
+# How fitted coefficients become weights (see logit.raw_weights).
+WEIGHT_RULES = ("standardized", "logit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationOptions:
+    """What both evaluations read and how they label it (see data.py for the labels).
+
+    target: the dbt target to read (duckdb reads the file itself; postgres and spark are copied
+    into a temporary local extract). db_path: the DuckDB file, duckdb target only (default
+    $HEALTH_DB_PATH or customer_health.duckdb). date_from / date_to: the as-of dates used.
+    horizon_days: churn within this many days after the as-of date is the label.
+    observed_through: the last date outcomes are known for (default: the latest churn or usage
+    date in the data). exclude_prior_churners: drop rows of accounts that churned on or before
+    their as-of date. bootstrap / seed: resamples of accounts for the confidence intervals.
+    """
+
+    target: str = DEFAULT_TARGET
+    db_path: Path | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    horizon_days: int = 90
+    observed_through: date | None = None
+    exclude_prior_churners: bool = False
+    bootstrap: int = 1000
+    seed: int = 20240101
+
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestOptions(EvaluationOptions):
+    """out: the folder backtest.json, backtest.md and the plots are written to."""
+
+    out: Path = REPORTS_DIR / "backtest"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationOptions(EvaluationOptions):
+    """holdout_from: as-of dates on or after it are held out (default: the latest third).
+    purge_overlap: drop training rows whose label window reaches holdout_from.
+    min_positives: churned training rows a segment needs for a fit of its own (else pooled).
+    l2: penalty on standardised coefficients. weight_rule: one of WEIGHT_RULES.
+    active_weights: the seed compared against. proposal: where the proposed seed goes (never
+    over an active seed; over an existing proposal only with force). out: the report folder.
+    """
+
+    holdout_from: date | None = None
+    purge_overlap: bool = False
+    min_positives: int = 30
+    l2: float = 1.0
+    weight_rule: str = WEIGHT_RULES[0]
+    active_weights: Path = ACTIVE_WEIGHTS
+    proposal: Path = DEFAULT_PROPOSAL
+    force: bool = False
+    out: Path = REPORTS_DIR / "calibration"

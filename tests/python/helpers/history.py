@@ -1,0 +1,55 @@
+"""Published score history with planted churn drivers, for the evaluation tests.
+
+`build_generated_history` generates data (`health generate`) and backfills ten month ends
+(`health backfill`) once per test session, into the session's temp folder; the backtest, the
+calibration and the extract tests all read that one database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from helpers.project import output_of, run_health
+
+# Generated data: 2,000 accounts, 2023-01-01..2024-12-31 (churn in the last 180 days), ten month
+# ends scored. Measured with this seed: AUC 0.673 (95 % CI 0.654-0.693), top-decile lift 1.81,
+# churn by grade A 1.5 % .. F 14.5 %; calibration lifts held-out AUC 0.667 -> 0.750.
+GENERATED_ACCOUNTS = 2000
+GENERATED_SEED = 11
+BACKFILL_START, BACKFILL_END = "2024-03-01", "2024-12-31"
+
+
+@dataclass(frozen=True)
+class GeneratedHistory:
+    db_path: Path
+    raw_dir: Path
+
+
+def backfill(raw_dir: Path, folder: Path, start: str, end: str) -> Path:
+    """Month ends from start to end scored from raw_dir into folder/history.duckdb."""
+    db_path = folder / "history.duckdb"
+    done = run_health("backfill", [
+        "--from", start, "--to", end, "--step", "month", "--db-path", str(db_path),
+        "--raw-data-dir", str(raw_dir), "--target-path", str(folder / "target"), "--quiet",
+    ], timeout=900)
+    assert done.returncode == 0, output_of(done)
+    return db_path
+
+
+def build_generated_history(factory: pytest.TempPathFactory) -> GeneratedHistory:
+    """Generate + backfill once per session; later calls (any module) reuse the database."""
+    folder = factory.getbasetemp() / "generated_history"
+    db_path, raw_dir, marker = folder / "history.duckdb", folder / "raw", folder / "done"
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        generated = run_health("generate", [
+            "--out", str(raw_dir), "--accounts", str(GENERATED_ACCOUNTS),
+            "--seed", str(GENERATED_SEED), "--quiet",
+        ])
+        assert generated.returncode == 0, output_of(generated)
+        assert backfill(raw_dir, folder, BACKFILL_START, BACKFILL_END) == db_path
+        marker.write_text("ok\n")
+    return GeneratedHistory(db_path, raw_dir)
