@@ -59,7 +59,8 @@ build: $(BIN)/health
 BENCHMARK_ACCOUNTS ?= 10000 100000 1000000
 BENCHMARK_TARGETS ?= duckdb
 benchmark: $(BIN)/health
-	$(BIN)/health benchmark --accounts $(BENCHMARK_ACCOUNTS) --targets $(BENCHMARK_TARGETS)
+	$(BIN)/health benchmark $(foreach n,$(BENCHMARK_ACCOUNTS),--accounts $(n)) \
+		$(foreach engine,$(BENCHMARK_TARGETS),--target $(engine))
 
 ## test: lint, dbt build with every data and unit test, pytest
 test: lint dbt-test pytest

@@ -1,20 +1,18 @@
-"""Performance floor for the benchmark: one hand-written DuckDB query (benchmark_floor.sql).
+"""Performance floor for the benchmark: one hand-written DuckDB query (floor.sql).
 
 It computes what `int_account_metric_points` holds (metric value and points per account and metric)
 for one as-of date straight from the raw Parquet tables, with the windows and thresholds read from
 dbt_project.yml, so dbt build times can be compared against it. The result is the table
 `floor_metric_points(account_id, metric_name, metric_value, points)`.
 
-    .venv/bin/python scripts/benchmark_floor.py --raw-dir DIR --as-of-date 2024-12-31
+    health benchmark floor --raw-data-dir DIR --as-of-date 2024-12-31
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -22,10 +20,9 @@ from string import Template
 import duckdb
 import yaml
 
-from customer_health.cli.arguments import iso_date
+from customer_health.settings import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-SQL_PATH = Path(__file__).resolve().with_name("benchmark_floor.sql")
+SQL_PATH = Path(__file__).resolve().with_name("floor.sql")
 RESULT_TABLE = "floor_metric_points"
 
 # dbt vars the floor uses: whole days, numbers, and a list of strings.
@@ -80,7 +77,7 @@ def render_floor_sql(
     project_dir: Path | str = PROJECT_DIR,
     var_overrides: Mapping[str, object] | None = None,
 ) -> str:
-    """benchmark_floor.sql with paths, the as-of date and the dbt vars filled in."""
+    """floor.sql with paths, the as-of date and the dbt vars filled in."""
     date = dt.date.fromisoformat(str(as_of_date))
     return Template(SQL_PATH.read_text(encoding="utf-8")).substitute(
         raw_dir=sql_string(Path(raw_dir).resolve().as_posix()),
@@ -119,30 +116,3 @@ def run_floor(
         seconds = time.perf_counter() - began
         rows = connection.execute(f"select count(*) from {RESULT_TABLE}").fetchone()[0]
     return FloorResult(seconds=seconds, rows=rows)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--raw-dir", type=Path, required=True,
-                        help="folder with ravenstack_<table>/*.parquet")
-    parser.add_argument("--as-of-date", type=iso_date, required=True, help="YYYY-MM-DD")
-    parser.add_argument("--db-path", type=Path, default=None,
-                        help=f"keep {RESULT_TABLE} in this DuckDB file (default: in memory)")
-    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 3GB")
-    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    result = run_floor(
-        args.raw_dir, args.as_of_date, db_path=args.db_path,
-        memory_limit=args.memory_limit, threads=args.threads,
-    )
-    print(f"seconds: {result.seconds:.3f}")
-    print(f"rows: {result.rows}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 -- Performance floor: the per-account metric values and points of int_account_metric_points for
 -- one as-of date, written by hand straight from the raw Parquet tables (no quarantine tables,
--- history or tests). Rendered by scripts/benchmark_floor.py with string.Template: $$raw_dir,
+-- history or tests). Rendered by floor.py (same folder) with string.Template: $$raw_dir,
 -- $$seeds_dir, $$as_of_date and the dbt vars from dbt_project.yml.
 --
 -- Staging semantics kept (models/staging/*/base): per repeated key only the first row survives,

@@ -1,5 +1,6 @@
-"""The benchmark floor (scripts/benchmark_floor.sql) computes what dbt's int_account_metric_points
-holds: the same (account, metric, value, points) on the same data and as-of date."""
+"""The benchmark floor (customer_health/benchmark/floor.sql) computes what dbt's
+int_account_metric_points holds: the same (account, metric, value, points) on the same data and
+as-of date; `health benchmark floor` runs it."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from helpers.project import REPO_DIR, SAMPLE_DATA_DIR, clean_env, health_command
+from helpers.project import REPO_DIR, SAMPLE_DATA_DIR, clean_env, output_of, run_health
 
 from customer_health.benchmark import floor as benchmark_floor
+from customer_health.benchmark.options import BenchmarkOptions
+from customer_health.benchmark.run import floor_command
 
 DBT = Path(sys.executable).parent / "dbt"
 TABLES = ("accounts", "subscriptions", "feature_usage", "support_tickets", "churn_events")
@@ -41,12 +44,11 @@ class EquivalenceData:
 
 def generate_csv(out: Path) -> Path:
     """A small deterministic dataset with the generator's --quirks (duplicate usage ids/rows)."""
-    subprocess.run(
-        health_command("generate", "--out", str(out), "--accounts", str(N_ACCOUNTS),
-         "--seed", "7", "--start-date", "2023-01-01", "--end-date", "2024-12-31", "--quirks",
-         "--quiet"),
-        check=True, capture_output=True, text=True, timeout=120,
-    )
+    done = run_health("generate", [
+        "--out", str(out), "--accounts", str(N_ACCOUNTS), "--seed", "7",
+        "--start-date", "2023-01-01", "--end-date", "2024-12-31", "--quirks", "--quiet",
+    ], timeout=120)
+    assert done.returncode == 0, output_of(done)
     return out
 
 
@@ -110,7 +112,7 @@ def plant_duplicate_keys(csv_dir: Path) -> None:
 
 def to_parquet_layout(csv_dir: Path, parquet_dir: Path) -> Path:
     """The CSVs as typed Parquet, `<dir>/ravenstack_<table>/part-0.parquet`: the layout and types
-    of `generate_sample_data.py --format parquet` (True/False -> BOOLEAN, dates -> DATE,
+    of `health generate --format parquet` (True/False -> BOOLEAN, dates -> DATE,
     closed_at -> TIMESTAMP, whole numbers -> BIGINT, decimals -> DOUBLE). A conversion rather
     than the generator's own Parquet so that the rows planted in the CSVs reach both formats."""
     with duckdb.connect() as connection:
@@ -292,3 +294,21 @@ def test_comparison_detects_a_different_window_or_band(generated_data: Equivalen
     mutated_band = floor_points(generated_data, as_of_date, tmp_path, seeds_dir=seeds_dir)
     diff = differences(expected, mutated_band)
     assert diff and all("current_mrr" in line for line in diff if line.startswith("("))
+
+
+def test_the_benchmark_step_runs_the_floor_command(generated_data: EquivalenceData,
+                                                   tmp_path: Path) -> None:
+    """The floor step as the benchmark runs it: `health benchmark floor` keeps the result table
+    in --db-path and prints its seconds and rows."""
+    db_path = tmp_path / "floor.duckdb"
+    command = floor_command(generated_data.parquet_dir, dt.date.fromisoformat(AS_OF_DATES[-1]),
+                            db_path, BenchmarkOptions(memory_limit="1GB", threads=1))
+    done = run_health(command[3], command[4:], timeout=300)
+    assert done.returncode == 0, output_of(done)
+    seconds, rows = done.stdout.splitlines()
+    assert seconds.startswith("seconds: ") and float(seconds.removeprefix("seconds: ")) >= 0
+    expected = dbt_points(generated_data.dbt_db, AS_OF_DATES[-1])
+    assert rows == f"rows: {len(expected)}"
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        assert connection.execute("select count(*) from floor_metric_points").fetchone()[0] == (
+            len(expected))

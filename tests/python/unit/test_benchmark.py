@@ -1,22 +1,30 @@
-"""The benchmark's measuring and bookkeeping (the benchmark itself is run by `make benchmark`)."""
+"""The benchmark's measuring, bookkeeping and command line (the benchmark itself is run by
+`make benchmark`)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.project import output_of, run_health
 
+from customer_health.benchmark import measure, results
 from customer_health.benchmark import run as benchmark
+from customer_health.benchmark.measure import Measurement
+from customer_health.benchmark.options import BenchmarkOptions
+from customer_health.benchmark.postgres import PostgresServer
+from customer_health.benchmark.results import SizeResult
 
 
 def test_measure_sees_the_memory_of_child_processes(tmp_path: Path) -> None:
     # the grandchild holds 300 MB for a second; its parent is a small Python process
     grandchild = "b = bytearray(300 * 2**20); import time; time.sleep(1.5)"
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {grandchild!r}])"
-    measured = benchmark.measure([sys.executable, "-c", parent], dict(os.environ),
+    measured = measure.measure([sys.executable, "-c", parent], dict(os.environ),
                                  tmp_path / "log.txt")
     assert measured.returncode == 0
     assert measured.peak_rss_mb >= 300
@@ -24,7 +32,7 @@ def test_measure_sees_the_memory_of_child_processes(tmp_path: Path) -> None:
 
 
 def test_measure_reports_a_failing_command(tmp_path: Path) -> None:
-    measured = benchmark.measure([sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+    measured = measure.measure([sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
                                  dict(os.environ), tmp_path / "log.txt")
     assert measured.returncode == 3
     assert "boom" in (tmp_path / "log.txt").read_text()
@@ -49,43 +57,42 @@ def test_node_seconds_splits_models_from_tests(tmp_path: Path) -> None:
                {"unique_id": "unit_test.p.u", "execution_time": 0.25}]
     path = tmp_path / "run_results.json"
     path.write_text(json.dumps({"results": results}))
-    assert benchmark.node_seconds(path) == (2.5, 1.25)
+    assert measure.node_seconds(path) == (2.5, 1.25)
 
 
 def test_table_and_json_carry_the_ratios() -> None:
-    def run(seconds: float) -> benchmark.Measurement:
-        return benchmark.Measurement(seconds, 100.0, 0)
+    def run(seconds: float) -> Measurement:
+        return Measurement(seconds, 100.0, 0)
 
-    result = benchmark.SizeResult(
+    result = SizeResult(
         accounts=1000, raw_rows={"feature_usage": 50_000}, generate_seconds=1.0,
         full_build=run(30.0), full_build_model_seconds=20.0, full_build_test_seconds=8.0,
         quality_gate=run(5.0), floor=run(10.0), incremental_build=run(6.0),
     )
-    table = benchmark.format_table([result])
+    table = results.format_table([result])
     assert "3.00x" in table and "20%" in table and "50,000" in table
-    settings = benchmark.Settings(Path("/tmp"), 17.0, "3GB", 2, 7)
-    size = benchmark.to_json([result], settings)["sizes"][0]
+    size = results.to_json([result], BenchmarkOptions())["sizes"][0]
     assert size["build_to_floor"] == 3.0 and size["incremental_share"] == 0.2
 
 
 def test_engines_table_marks_duckdb_only_steps_and_orders_rows_by_size_then_engine() -> None:
-    def run(seconds: float, mb: float = 100.0) -> benchmark.Measurement:
-        return benchmark.Measurement(seconds, mb, 0)
+    def run(seconds: float, mb: float = 100.0) -> Measurement:
+        return Measurement(seconds, mb, 0)
 
-    def result(engine: str, accounts: int, **steps: benchmark.Measurement) -> benchmark.SizeResult:
-        return benchmark.SizeResult(
+    def result(engine: str, accounts: int, **steps: Measurement) -> SizeResult:
+        return SizeResult(
             accounts=accounts, raw_rows={"feature_usage": 40_000}, generate_seconds=1.0,
             full_build=run(20.0), full_build_model_seconds=15.0, full_build_test_seconds=5.0,
             quality_gate=run(4.0), engine=engine, **steps,
         )
 
-    results = [
+    rows_given = [
         result("spark", 1000, load=run(30.0, 4321.0)),
         result("postgres", 2000, load=run(7.0)),
         result("duckdb", 2000, floor=run(10.0), incremental_build=run(5.0)),
         result("postgres", 1000, load=run(6.0)),
     ]
-    lines = benchmark.format_table(results).splitlines()
+    lines = results.format_table(rows_given).splitlines()
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
             for line in lines[2:]]
@@ -96,37 +103,104 @@ def test_engines_table_marks_duckdb_only_steps_and_orders_rows_by_size_then_engi
     assert {spark[c] for c in ("floor s", "floor MB", "build/floor", "incremental s",
                                "incr MB", "incr/full")} == {"n/a"}
     assert (duckdb["load s"], duckdb["build/floor"], duckdb["incr/full"]) == ("n/a", "2.00x", "25%")
-    sizes = benchmark.to_json(results, benchmark.Settings(Path("/tmp"), 17.0, "3GB", 2, 7))["sizes"]
+    sizes = results.to_json(rows_given, BenchmarkOptions())["sizes"]
     assert [s["engine"] for s in sizes] == ["postgres", "spark", "duckdb", "postgres"]
     assert sizes[1]["build_to_floor"] is None and sizes[2]["incremental_share"] == 0.25
 
 
 def test_targets_default_to_duckdb_and_duckdb_runs_last() -> None:
-    default = benchmark.settings_from(benchmark.build_parser().parse_args([]))
-    assert default.targets == ("duckdb",)
-    chosen = benchmark.settings_from(benchmark.build_parser().parse_args(
-        ["--targets", "duckdb", "spark", "postgres", "spark", "--accounts", "10", "20",
-         "--postgres-option", "work_mem=64MB"]))
+    assert BenchmarkOptions().engine_order == ("duckdb",)
+    chosen = BenchmarkOptions(targets=("duckdb", "spark", "postgres", "spark"),
+                              postgres_options=("work_mem=64MB",))
     # DuckDB's incremental step lands the held-back day in the raw folders the others load from
-    assert chosen.targets == ("spark", "postgres", "duckdb")
+    assert chosen.engine_order == ("spark", "postgres", "duckdb")
     # no parallel query (the try-cast functions), then the options given
-    assert chosen.postgres_options == ("max_parallel_workers_per_gather=0", "work_mem=64MB")
-    for bad in (["--targets", "oracle"], ["--postgres-option", "work_mem"]):
-        with pytest.raises(SystemExit):
-            benchmark.build_parser().parse_args(bad)
+    assert chosen.postgres_settings == ("max_parallel_workers_per_gather=0", "work_mem=64MB")
+    settings = results.to_json([], chosen)["settings"]
+    assert settings["targets"] == ["spark", "postgres", "duckdb"]
+    assert settings["postgres_options"] == ["max_parallel_workers_per_gather=0", "work_mem=64MB"]
 
 
 def test_engine_env_reads_loaded_tables_in_full_with_a_spark_dir_per_size(tmp_path: Path) -> None:
-    settings = benchmark.Settings(tmp_path, 17.0, "3GB", 2, 7, targets=("spark", "postgres"),
-                                  postgres_options=("work_mem=64MB", "jit=off"))
-    server = benchmark.PostgresServer({"PGHOST": "localhost", "PGPORT": "5999"}, "scratch")
+    options = BenchmarkOptions(work_dir=tmp_path, targets=("spark", "postgres"),
+                               postgres_options=("work_mem=64MB", "jit=off"))
+    server = PostgresServer({"PGHOST": "localhost", "PGPORT": "5999"}, "scratch")
     size_dir = tmp_path / "accounts_10"
-    spark = benchmark.engine_env(settings, "spark", size_dir, tmp_path / "raw", None)
+    spark = benchmark.engine_env(options, "spark", size_dir, tmp_path / "raw", None)
     assert spark["HEALTH_SPARK_DIR"] == str(size_dir / "spark")
     assert spark["HEALTH_RAW_DATA_FORMAT"] == "csv"
-    postgres = benchmark.engine_env(settings, "postgres", size_dir, tmp_path / "raw", server)
+    postgres = benchmark.engine_env(options, "postgres", size_dir, tmp_path / "raw", server)
     assert postgres["PGPORT"] == "5999"
     assert postgres["PGOPTIONS"].endswith("-c work_mem=64MB -c jit=off")
     assert "--full-refresh" in benchmark.dbt_build_command(tmp_path, benchmark.LAST_DAY,
                                                            "postgres")
     assert "--full-refresh" not in benchmark.dbt_build_command(tmp_path, benchmark.LAST_DAY)
+
+
+def test_steps_run_the_health_command_with_options_it_accepts(tmp_path: Path) -> None:
+    """The load, gate and floor steps are `python -m customer_health ...` invocations; --help
+    after their arguments exits 0 only when every option they pass exists."""
+    steps = {
+        "load": benchmark.load_command("postgres", tmp_path),
+        "gate": benchmark.gate_command("duckdb", tmp_path / "b.duckdb", tmp_path / "target"),
+        "floor": benchmark.floor_command(tmp_path, benchmark.LAST_DAY, tmp_path / "f.duckdb",
+                                         BenchmarkOptions()),
+    }
+    for name, command in steps.items():
+        assert command[:3] == [sys.executable, "-m", "customer_health"], name
+        done = run_health(command[3], [*command[4:], "--help"])
+        assert done.returncode == 0, (name, output_of(done))
+        assert "Usage:" in done.stdout, name
+
+
+@pytest.fixture
+def two_fake_sizes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """run_size without running anything: one result per size, the second with a failed gate."""
+    def run_size(accounts: int, options: BenchmarkOptions, server: object) -> Iterator[SizeResult]:
+        gate = Measurement(1.0, 50.0, 0 if accounts == 10 else 2)
+        yield SizeResult(
+            accounts=accounts, raw_rows={"feature_usage": 100}, generate_seconds=0.1,
+            full_build=Measurement(2.0, 80.0, 0), full_build_model_seconds=1.5,
+            full_build_test_seconds=0.5, quality_gate=gate,
+        )
+
+    monkeypatch.setattr(benchmark, "run_size", run_size)
+    yield
+
+
+@pytest.mark.usefixtures("two_fake_sizes")
+def test_a_failed_step_fails_the_benchmark_after_every_result_is_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    options = BenchmarkOptions(accounts=(10, 20), work_dir=tmp_path)
+    with pytest.raises(benchmark.BenchmarkStepFailedError, match="duckdb 20 quality_gate"):
+        benchmark.run_benchmark(options)
+    saved = json.loads((tmp_path / "benchmark.json").read_text())
+    assert [size["accounts"] for size in saved["sizes"]] == [10, 20]
+    assert f"results: {tmp_path / 'benchmark.json'}" in capsys.readouterr().out
+
+
+def test_command_help_and_floor_help() -> None:
+    for args in ([], ["floor"]):
+        done = run_health("benchmark", [*args, "--help"])
+        assert done.returncode == 0, output_of(done)
+        assert "--memory-limit" in done.stdout and "--threads" in done.stdout
+    assert "floor" in run_health("benchmark", ["--help"]).stdout
+
+
+@pytest.mark.parametrize(("args", "cause"), [
+    (["--target", "oracle"], "Invalid value for '--target'"),
+    (["--accounts", "0"], "Invalid value for '--accounts': must be >= 1, got 0"),
+    (["--postgres-option", "work_mem"], "expected name=value without spaces, got 'work_mem'"),
+    (["--threads", "0"], "must be >= 1, got 0"),
+    (["floor", "--raw-data-dir", "x", "--as-of-date", "2024-02-30"],
+     "expected a date as YYYY-MM-DD, got '2024-02-30'"),
+])
+def test_command_rejects_bad_arguments_in_one_line(args: list[str], cause: str,
+                                                   tmp_path: Path) -> None:
+    done = run_health("benchmark", [*args, "--work-dir", str(tmp_path / "w")]
+                      if args[0] != "floor" else args)
+    assert done.returncode == 4, output_of(done)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and cause in lines[0], lines
+    assert not (tmp_path / "w").exists()
