@@ -16,6 +16,7 @@ from customer_health.errors import EXIT_CODES, BadInputError, InfrastructureErro
 
 COMMANDS = (
     "refresh", "backfill", "gate", "publish", "load", "summary", "export", "check-config",
+    "backtest", "calibrate", "generate", "benchmark",
 )
 
 
@@ -54,6 +55,14 @@ def test_every_command_has_help(command: str) -> None:
         (["refresh", "--no-such-flag"], "No such option: --no-such-flag"),
         (["backfill", "--from", "2024-03-01"], "Missing option '--to'"),
         (["backfill", "--from", "2024-03-01", "--to", "2024-01-01"], "is after --to"),
+        (["backtest", "--from", "2024-02-30"], "expected a date as YYYY-MM-DD, got '2024-02-30'"),
+        (["backtest", "--from", "2024-03-01", "--to", "2024-01-01"], "is after --to"),
+        (["backtest", "--horizon-days", "0"], "'--horizon-days': must be >= 1, got 0"),
+        (["backtest", "--bootstrap", "many"], "'--bootstrap'"),
+        (["calibrate", "--holdout-from", "2024-13-01"], "expected a date as YYYY-MM-DD"),
+        (["calibrate", "--weight-rule", "other"], "'other' is not one of"),
+        (["calibrate", "--l2", "0"], "'--l2': must be a positive number, got 0.0"),
+        (["calibrate", "--min-positives", "0"], "'--min-positives': must be >= 1, got 0"),
     ],
 )
 def test_bad_arguments_exit_4_with_the_cause_on_one_line(args: list[str], cause: str) -> None:
