@@ -1,15 +1,17 @@
-"""The gate's Great Expectations suites, built from gx/gate_config.yml.
+"""The gate's Great Expectations suites, built from gx/gate_config.yml and the dbt manifest.
 
 Each configured check becomes one or more GX expectations carrying `meta.check` (the check's
-name in the config) and GX's `severity` (`critical` for blocking, `warning` for warning). Checks
-that compare relations (score rows vs active accounts, grades vs the grading scheme, drift vs
-the published run) are `UnexpectedRowsExpectation`s: SQL that runs on the target engine and
-returns the offending rows. The same SQL runs on DuckDB, PostgreSQL 15 and Spark SQL 4, so it
-keeps to their common dialect: decimals (not doubles) for `round`, no integer division, no
-engine-specific functions. GX replaces `{batch}` with the validated relation: a subquery that it
-aliases itself, except in queries with a JOIN, where every `{batch}` needs an alias of its own
-(PostgreSQL rejects an unaliased subquery in FROM); `_sql_check` enforces that rule.
-Values known only at run time (the as-of date, the day the gate runs) are GX expectation
+name in the config) and GX's `severity` (`critical` for blocking, `warning` for warning). The
+config names dbt models; their relations and documented columns come from the manifest
+(customer_health.gate.dbt_manifest). Every check is computed on the engine and returns a bounded
+result: column expectations count unexpected values in SQL and sample a few; the drift checks are
+`UnexpectedRowsExpectation`s whose SQL aggregates to at most one row. The same SQL runs on
+DuckDB, PostgreSQL 15 and Spark SQL 4, so it keeps to their common dialect: decimals (not
+doubles) for `round`, no integer division, no engine-specific functions. GX replaces `{batch}`
+with the validated relation: on DuckDB a subquery that it aliases itself, except in queries with
+a JOIN, where every `{batch}` needs an alias of its own (PostgreSQL rejects an unaliased subquery
+in FROM); `_sql_check` enforces that rule, which suits table assets (PostgreSQL) and Spark views
+too. Values known only at run time (the as-of date, the day the gate runs) are GX expectation
 parameters (`{"$PARAMETER": name}`), filled in by `expectation_parameters()`.
 """
 
@@ -24,6 +26,7 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.expectation import Expectation
 
 from customer_health.gate.config import BLOCKING, Check, GateConfig, SourceConfig
+from customer_health.gate.dbt_manifest import DbtManifest, ManifestError
 
 STAGE_INPUTS = "inputs"
 STAGE_CANDIDATE = "candidate"
@@ -105,17 +108,13 @@ def check_batch_aliases(query: str) -> None:
         raise ValueError(f"GX aliases {_BATCH} in a query without a JOIN; drop the alias: {query}")
 
 
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 # ----------------------------------------------------------------------------------- inputs
 
 
-def base_suite(source: SourceConfig) -> SuitePlan:
+def base_suite(source: SourceConfig, manifest: DbtManifest) -> SuitePlan:
     check = source.checks["quarantined_share"]
     return SuitePlan(
-        relation=source.base,
+        relation=manifest.model(source.base).relation,
         stage=STAGE_INPUTS,
         expectations=(
             _expect(
@@ -128,23 +127,11 @@ def base_suite(source: SourceConfig) -> SuitePlan:
     )
 
 
-def staged_suite(source: SourceConfig) -> SuitePlan:
+def staged_suite(source: SourceConfig, manifest: DbtManifest) -> SuitePlan:
     checks = source.checks
-    expectations: list[Expectation] = [
-        _expect(
-            gxe.ExpectTableRowCountToBeBetween,
-            checks["not_empty"],
-            min_value=int(checks["not_empty"]["min_rows"]),
-        ),
-        _schema_expectation(source),
-        _expect(gxe.ExpectColumnValuesToNotBeNull, checks["key_not_null"], column=source.key),
-        _expect(gxe.ExpectColumnValuesToBeUnique, checks["key_unique"], column=source.key),
-    ]
-    expectations += [
-        _expect(gxe.ExpectColumnValuesToBeBetween, checks["non_negative"], column=column,
-                min_value=0)
-        for column in source.non_negative
-    ]
+    staged = manifest.model(source.staged)
+    expectations: list[Expectation] = [_schema_expectation(checks["schema"], staged.name,
+                                                           staged.columns)]
     for column in source.dates:
         expectations += [
             _expect(gxe.ExpectColumnValuesToBeBetween, checks["dates_not_too_old"],
@@ -159,51 +146,28 @@ def staged_suite(source: SourceConfig) -> SuitePlan:
             _expect(gxe.ExpectColumnMaxToBeBetween, checks["freshness"],
                     column=source.freshness_column, min_value=_param(fresh_since_param(source)))
         )
-    return SuitePlan(relation=source.staged, stage=STAGE_INPUTS, expectations=tuple(expectations))
+    return SuitePlan(relation=staged.relation, stage=STAGE_INPUTS, expectations=tuple(expectations))
 
 
-def _schema_expectation(source: SourceConfig) -> Expectation:
-    """The staged relation has exactly the configured columns (their types are set by the
-    staging SQL, which casts every column, so they cannot drift without a code change)."""
-    return _expect(
-        gxe.ExpectTableColumnsToMatchSet,
-        source.checks["schema"],
-        column_set=list(source.columns),
-        exact_match=True,
-    )
+def _schema_expectation(check: Check, model: str, columns: tuple[str, ...]) -> Expectation:
+    """The staged relation has exactly the columns its model YAML documents (names only: the
+    staging SQL casts every column, so types cannot drift without a code change)."""
+    if not columns:
+        raise ManifestError(
+            f"the dbt manifest documents no columns of {model}: list them in its model YAML"
+        )
+    return _expect(gxe.ExpectTableColumnsToMatchSet, check, column_set=list(columns),
+                   exact_match=True)
 
 
 # -------------------------------------------------------------------------------- candidate
 
 
-def scores_suite(config: GateConfig) -> SuitePlan:
-    candidate = config.candidate
-    checks = candidate.score_checks
-    score_range = checks["score_in_range"]
-    coverage = checks["coverage"]
+def scores_suite(config: GateConfig, manifest: DbtManifest) -> SuitePlan:
+    checks = config.candidate.score_checks
     expectations = (
-        _expect(gxe.ExpectTableRowCountToBeBetween, checks["not_empty"],
-                min_value=int(checks["not_empty"]["min_rows"])),
-        _sql_check(
-            checks["one_row_per_active_account"],
-            f"one score row per row of {candidate.active_accounts}",
-            f"""
-            select scored.row_count as score_rows, active.row_count as active_account_rows
-            from (select count(*) as row_count from {{batch}} as score_rows) as scored
-            cross join (select count(*) as row_count from {candidate.active_accounts}) as active
-            where scored.row_count <> active.row_count
-            """,
-        ),
-        _expect(gxe.ExpectCompoundColumnsToBeUnique, checks["unique_account_date"],
-                column_list=["account_id", "as_of_date"]),
-        _expect(gxe.ExpectColumnValuesToNotBeNull, score_range, column="health_score"),
-        _expect(gxe.ExpectColumnValuesToBeBetween, score_range, column="health_score",
-                min_value=float(score_range["min"]), max_value=float(score_range["max"])),
-        _grade_expectation(config),
-        _status_expectation(config),
-        _expect(gxe.ExpectColumnValuesToBeBetween, coverage, column="weight_coverage",
-                min_value=float(coverage["min_coverage"]), mostly=float(coverage["min_share"])),
-        _segments_expectation(config),
+        _expect(gxe.ExpectColumnValuesToBeInSet, checks["coverage"], column="is_low_coverage",
+                value_set=[False], mostly=float(checks["coverage"]["min_share"])),
         _expect(gxe.ExpectColumnStdevToBeBetween, checks["score_spread"], column="health_score",
                 min_value=float(checks["score_spread"]["min_stdev"])),
         _expect(gxe.ExpectColumnMaxToBeBetween, checks["as_of_not_in_future"],
@@ -212,147 +176,16 @@ def scores_suite(config: GateConfig) -> SuitePlan:
                 value_set=["unhealthy"],
                 mostly=round(1 - float(checks["unhealthy_share"]["max_share"]), 6)),
     )
-    return SuitePlan(relation=candidate.scores, stage=STAGE_CANDIDATE, expectations=expectations)
-
-
-def _grade_expectation(config: GateConfig) -> Expectation:
-    grading = config.candidate.grading_scheme
-    return _sql_check(
-        config.candidate.score_checks["grade_matches_score"],
-        f"grade and score_status are the {grading} row for the score",
-        f"""
-        with scores as (
-            select account_id, as_of_date, health_score, grade, score_status
-            from {{batch}} as candidate_scores
-        ),
-        expected as (
-            select
-                scores.account_id,
-                scores.as_of_date,
-                grading.grade as expected_grade,
-                grading.status as expected_status,
-                row_number() over (
-                    partition by scores.account_id, scores.as_of_date
-                    order by grading.min_score desc
-                ) as grade_rank
-            from scores
-            inner join {grading} as grading on scores.health_score >= grading.min_score
-        )
-        select
-            scores.account_id, scores.as_of_date, scores.health_score,
-            scores.grade, expected.expected_grade,
-            scores.score_status, expected.expected_status
-        from scores
-        left join expected
-            on scores.account_id = expected.account_id
-            and scores.as_of_date = expected.as_of_date
-            and expected.grade_rank = 1
-        where scores.grade is distinct from expected.expected_grade
-            or scores.score_status is distinct from expected.expected_status
-        """,
-    )
-
-
-def _status_expectation(config: GateConfig) -> Expectation:
-    statuses = config.candidate.health_statuses
-    return _sql_check(
-        config.candidate.score_checks["status_matches_score"],
-        "status equals score_status, or (low coverage only) is a worse status",
-        f"""
-        select
-            scores.account_id, scores.as_of_date, scores.health_score, scores.is_low_coverage,
-            scores.score_status, scores.status
-        from {{batch}} as scores
-        left join {statuses} as shown on scores.status = shown.status
-        left join {statuses} as uncapped on scores.score_status = uncapped.status
-        where
-            (not scores.is_low_coverage and scores.status is distinct from scores.score_status)
-            or (
-                scores.is_low_coverage
-                and (
-                    shown.status_rank is null
-                    or uncapped.status_rank is null
-                    or shown.status_rank < uncapped.status_rank
-                )
-            )
-        """,
-    )
-
-
-def _segments_expectation(config: GateConfig) -> Expectation:
-    weights = config.candidate.segment_weights
-    return _sql_check(
-        config.candidate.score_checks["segments_weighted"],
-        f"every scored segment has weights in {weights} summing to more than 0",
-        f"""
-        select
-            scores.segment,
-            count(*) as scored_accounts,
-            coalesce(max(weights.total_weight), 0) as total_weight
-        from {{batch}} as scores
-        left join (
-            select segment, sum(weight) as total_weight from {weights} group by segment
-        ) as weights on scores.segment = weights.segment
-        group by scores.segment
-        having coalesce(max(weights.total_weight), 0) <= 0
-        """,
-    )
-
-
-def components_suite(config: GateConfig) -> SuitePlan:
-    candidate = config.candidate
-    checks = candidate.component_checks
-    tolerance_points = float(checks["every_score_explained"]["tolerance_points"])
-    weight_tolerance = float(checks["effective_weights_sum_to_one"]["tolerance"])
-    expectations = (
-        _expect(gxe.ExpectTableRowCountToBeBetween, checks["not_empty"],
-                min_value=int(checks["not_empty"]["min_rows"])),
-        _expect(gxe.ExpectCompoundColumnsToBeUnique, checks["unique_account_date_metric"],
-                column_list=["account_id", "as_of_date", "metric_name"]),
-        _expect(gxe.ExpectColumnValuesToBeBetween, checks["points_in_range"], column="points",
-                min_value=0.0, max_value=100.0),
-        _sql_check(
-            checks["every_score_explained"],
-            f"per score, the components' points add up to health_score (+- {tolerance_points})",
-            f"""
-            with explained as (
-                select account_id, as_of_date, sum(coalesce(points_contributed, 0)) as points
-                from {{batch}} as components
-                group by account_id, as_of_date
-            )
-            select
-                scores.account_id, scores.as_of_date, scores.health_score,
-                explained.points as points_contributed
-            from {candidate.scores} as scores
-            left join explained
-                on scores.account_id = explained.account_id
-                and scores.as_of_date = explained.as_of_date
-            where explained.points is null
-                or abs(scores.health_score - explained.points) > {tolerance_points}
-            """,
-        ),
-        _sql_check(
-            checks["effective_weights_sum_to_one"],
-            f"per score, the renormalised weights sum to 1 (+- {weight_tolerance})",
-            f"""
-            select account_id, as_of_date, sum(effective_weight) as total_effective_weight
-            from {{batch}}
-            group by account_id, as_of_date
-            having abs(coalesce(sum(effective_weight), 0) - 1) > {weight_tolerance}
-            """,
-        ),
-    )
-    return SuitePlan(
-        relation=candidate.components, stage=STAGE_CANDIDATE, expectations=expectations
-    )
+    return SuitePlan(relation=config.scores_relation(manifest), stage=STAGE_CANDIDATE,
+                     expectations=expectations)
 
 
 # ------------------------------------------------------------------------------------ drift
 
 
-def drift_suite(config: GateConfig) -> SuitePlan:
+def drift_suite(config: GateConfig, manifest: DbtManifest) -> SuitePlan:
     """The candidate's latest as-of date against the published run's latest as-of date."""
-    published = config.drift.published_scores
+    published = config.published_scores_relation(manifest)
     checks = config.drift.checks
     max_drop = float(checks["row_count_drop"]["max_drop_share"])
     max_mean = float(checks["mean_score_change"]["max_change"])
@@ -402,7 +235,7 @@ def drift_suite(config: GateConfig) -> SuitePlan:
             """,
         ),
     )
-    return SuitePlan(relation=config.candidate.scores, stage=STAGE_DRIFT,
+    return SuitePlan(relation=config.scores_relation(manifest), stage=STAGE_DRIFT,
                      expectations=expectations)
 
 
@@ -432,17 +265,17 @@ def _summary_sql(relation: str) -> str:
 # ------------------------------------------------------------------------------------- plan
 
 
-def gate_suites(config: GateConfig) -> list[SuitePlan]:
+def gate_suites(config: GateConfig, manifest: DbtManifest) -> list[SuitePlan]:
     """Suites that must pass before publishing (inputs, then the candidate)."""
     suites: list[SuitePlan] = []
     for source in config.sources:
-        suites += [base_suite(source), staged_suite(source)]
-    return [*suites, scores_suite(config), components_suite(config)]
+        suites += [base_suite(source, manifest), staged_suite(source, manifest)]
+    return [*suites, scores_suite(config, manifest)]
 
 
-def drift_suites(config: GateConfig) -> list[SuitePlan]:
+def drift_suites(config: GateConfig, manifest: DbtManifest) -> list[SuitePlan]:
     """Suites run only when a published baseline exists."""
-    return [drift_suite(config)]
+    return [drift_suite(config, manifest)]
 
 
 def expectation_parameters(

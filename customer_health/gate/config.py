@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from customer_health.errors import BadInputError
-from customer_health.settings import PROJECT_DIR
+from customer_health.gate.dbt_manifest import DbtManifest
+from customer_health.settings import PROJECT_DIR, PUBLISHED_SCHEMA
 
 GX_DIR = PROJECT_DIR / "gx"
 DEFAULT_CONFIG_PATH = GX_DIR / "gate_config.yml"
@@ -19,39 +20,24 @@ BLOCKING = "blocking"
 WARNING = "warning"
 SEVERITIES = (BLOCKING, WARNING)
 
-# Every check the gate knows, with the parameters it needs (besides `severity`).
+# Every check the gate knows, with the parameters it needs (besides `severity`). Each needs the
+# run date, the as-of date, the published run or a tolerated share: rules every row must obey
+# are dbt tests (gx/README.md maps the gate's former checks to them).
 INPUT_CHECKS: dict[str, tuple[str, ...]] = {
-    "not_empty": ("min_rows",),
     "schema": (),
-    "key_not_null": (),
-    "key_unique": (),
     "quarantined_share": ("max_share",),
-    "non_negative": (),
     "dates_not_too_old": ("earliest",),
     "dates_not_in_future": ("tolerance_days",),
     "dates_after_as_of": (),
     "freshness": ("max_age_days",),
 }
 SCORE_CHECKS: dict[str, tuple[str, ...]] = {
-    "not_empty": ("min_rows",),
-    "one_row_per_active_account": (),
-    "unique_account_date": (),
-    "score_in_range": ("min", "max"),
-    "grade_matches_score": (),
-    "status_matches_score": (),
-    "coverage": ("min_coverage", "min_share"),
-    "segments_weighted": (),
+    "coverage": ("min_share",),
     "score_spread": ("min_stdev",),
     "as_of_not_in_future": ("tolerance_days",),
     "unhealthy_share": ("max_share",),
 }
-COMPONENT_CHECKS: dict[str, tuple[str, ...]] = {
-    "not_empty": ("min_rows",),
-    "unique_account_date_metric": (),
-    "points_in_range": (),
-    "every_score_explained": ("tolerance_points",),
-    "effective_weights_sum_to_one": ("tolerance",),
-}
+SOURCE_KEYS = ("base", "staged", "dates", "freshness_column", "checks")
 DRIFT_CHECKS: dict[str, tuple[str, ...]] = {
     "row_count_drop": ("max_drop_share",),
     "mean_score_change": ("max_change",),
@@ -81,14 +67,11 @@ class Check:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """A raw source as staged by dbt: its base (all rows) and staged (clean rows) relations."""
+    """A raw source as staged by dbt: its base (all rows) and staged (clean rows) dbt models."""
 
     name: str
     base: str
     staged: str
-    key: str
-    columns: tuple[str, ...]
-    non_negative: tuple[str, ...]
     dates: tuple[str, ...]
     freshness_column: str | None
     checks: Mapping[str, Check]
@@ -96,19 +79,12 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class CandidateConfig:
-    scores: str
-    components: str
-    active_accounts: str
-    grading_scheme: str
-    health_statuses: str
-    segment_weights: str
+    scores: str  # the scores dbt model
     score_checks: Mapping[str, Check]
-    component_checks: Mapping[str, Check]
 
 
 @dataclass(frozen=True)
 class DriftConfig:
-    published_scores: str
     checks: Mapping[str, Check]
 
 
@@ -120,6 +96,13 @@ class GateConfig:
     sources: tuple[SourceConfig, ...]
     candidate: CandidateConfig
     drift: DriftConfig
+
+    def scores_relation(self, manifest: DbtManifest) -> str:
+        return manifest.model(self.candidate.scores).relation
+
+    def published_scores_relation(self, manifest: DbtManifest) -> str:
+        """Where publishing copies the scores model: schema `health`, same relation name."""
+        return f"{PUBLISHED_SCHEMA}.{self.scores_relation(manifest).split('.')[-1]}"
 
 
 def load_gate_config(path: Path = DEFAULT_CONFIG_PATH) -> GateConfig:
@@ -162,7 +145,8 @@ def _checks(
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise GateConfigError(
-            f"{path}: {where}: unknown check(s) {unknown}; known: {sorted(known)}"
+            f"{path}: {where}: unknown check(s) {unknown}; known: {sorted(known)} (rules every "
+            "row must obey are dbt tests: see gx/README.md)"
         )
     checks = {}
     for name, required in known.items():
@@ -187,7 +171,13 @@ def _source(
 ) -> SourceConfig:
     if not isinstance(spec, Mapping):
         raise GateConfigError(f"{path}: sources.{name} must be a mapping")
-    for required in ("base", "staged", "key", "columns"):
+    unknown = sorted(set(spec) - set(SOURCE_KEYS))
+    if unknown:
+        raise GateConfigError(
+            f"{path}: sources.{name}: unknown key(s) {unknown}; known: {list(SOURCE_KEYS)} "
+            "(relations and columns come from the dbt manifest)"
+        )
+    for required in ("base", "staged"):
         if not spec.get(required):
             raise GateConfigError(f"{path}: sources.{name}.{required} is missing")
     overrides = spec.get("checks") or {}
@@ -199,9 +189,6 @@ def _source(
         name=name,
         base=spec["base"],
         staged=spec["staged"],
-        key=spec["key"],
-        columns=tuple(str(column) for column in spec["columns"]),
-        non_negative=tuple(spec.get("non_negative") or ()),
         dates=tuple(spec.get("dates") or ()),
         freshness_column=spec.get("freshness_column"),
         checks=_checks(merged, INPUT_CHECKS, f"sources.{name}.checks", path),
@@ -209,31 +196,17 @@ def _source(
 
 
 def _candidate(spec: Mapping[str, Any], path: Path) -> CandidateConfig:
-    relations = (
-        "scores", "components", "active_accounts", "grading_scheme", "health_statuses",
-        "segment_weights",
-    )
-    missing = [key for key in relations if not spec.get(key)]
-    if missing:
-        raise GateConfigError(f"{path}: candidate lacks {missing}")
+    if not spec.get("scores"):
+        raise GateConfigError(f"{path}: candidate.scores is missing")
     return CandidateConfig(
-        **{key: spec[key] for key in relations},
+        scores=spec["scores"],
         score_checks=_checks(
             _section(spec, "score_checks", path), SCORE_CHECKS, "candidate.score_checks", path
-        ),
-        component_checks=_checks(
-            _section(spec, "component_checks", path),
-            COMPONENT_CHECKS,
-            "candidate.component_checks",
-            path,
         ),
     )
 
 
 def _drift(spec: Mapping[str, Any], path: Path) -> DriftConfig:
-    if not spec.get("published_scores"):
-        raise GateConfigError(f"{path}: drift.published_scores is missing")
     return DriftConfig(
-        published_scores=spec["published_scores"],
         checks=_checks(_section(spec, "checks", path), DRIFT_CHECKS, "drift.checks", path),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -102,12 +103,10 @@ def _observed(result: Mapping[str, Any], kwargs: Mapping[str, Any]) -> str:
 
 
 def _examples(result: Mapping[str, Any], count: int) -> list[str]:
-    """Distinct example bad values with their counts among GX's partial sample."""
-    counts = result.get("partial_unexpected_counts")
-    if counts:
-        return [f"{_short(item['value'])} (x{item['count']})" for item in counts[:count]]
-    values = result.get("partial_unexpected_list") or []
-    return [_short(value) for value in values[:count]]
+    """Distinct example bad values, most frequent first, with their counts among GX's partial
+    sample (a few rows: see suites.RESULT_FORMAT)."""
+    values = Counter(_short(value) for value in result.get("partial_unexpected_list") or [])
+    return [f"{value} (x{times})" for value, times in values.most_common(count)]
 
 
 def _short(value: Any, limit: int = 120) -> str:

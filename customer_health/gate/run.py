@@ -1,11 +1,13 @@
 """Quality gate between dbt build and publish (write-audit-publish).
 
-dbt has built the candidate marts on a target engine (duckdb, postgres or spark); before
-scripts/publish.py copies them to schema `health`, Great Expectations suites built at run time
-from gx/gate_config.yml validate them on that engine, read-only:
-  * inputs    - the staging relations (keys, amounts, dates, freshness, quarantine share, schema);
-  * candidate - marts.customer_health_scores and its components (one row per active account,
-                score range, grade/status consistency, coverage, weights, spread);
+dbt has built the candidate marts on a target engine (duckdb, postgres or spark) and its tests
+passed; before publish copies them to schema `health`, Great Expectations suites built at run
+time from gx/gate_config.yml and dbt's manifest validate them on that engine, read-only, with
+what dbt tests cannot check:
+  * inputs    - the staging relations: quarantined share, dates against the run and as-of
+                dates, freshness, columns as documented;
+  * candidate - marts.customer_health_scores: coverage share, score spread, as-of date,
+                unhealthy share;
   * drift     - the candidate against the last published run (skipped when there is none).
 Thresholds and severities come from gx/gate_config.yml. The gate passes when no *blocking*
 expectation fails; failed *warning* expectations are reported and counted. The gate never
@@ -31,6 +33,12 @@ from customer_health.gate.config import (
     GateConfig,
     GateConfigError,
     load_gate_config,
+)
+from customer_health.gate.dbt_manifest import (
+    DbtManifest,
+    ManifestError,
+    load_manifest,
+    manifest_path,
 )
 from customer_health.gate.report import Outcome, Verdict, format_report, format_rows, verdict
 from customer_health.settings import PROJECT_DIR
@@ -96,6 +104,7 @@ def run_quality_gate(
     run_date: date | None = None,
     check_drift: bool = True,
     target_path: Path | None = None,
+    manifest: Path | None = None,
 ) -> GateResult:
     """Validate the candidate built on a dbt target; never raises.
 
@@ -103,15 +112,17 @@ def run_quality_gate(
     for duckdb only). run_date: the day the gate runs (default: today, UTC), for the "not in
     the future" checks. check_drift: compare with the last published run when there is one
     (the drift stage). target_path: the dbt target folder (default: <project>/target); the GX
-    context is <target_path>/gx/<target>.
+    context is <target_path>/gx/<target>. manifest: the dbt manifest of the build (default:
+    <target_path>/manifest.json), for the relations and columns of the models the config names.
     """
     started = time.perf_counter()
     run_date = run_date or datetime.now(UTC).date()
     try:
         gate_target = _gate_target(target, db_path, target_path)
         config = load_gate_config(config_path)
-        gate_run = _validate(gate_target, run_id, config, run_date, check_drift)
-    except (GateError, GateConfigError) as error:
+        dbt_manifest = load_manifest(manifest or manifest_path(gate_target.target_path))
+        gate_run = _validate(gate_target, run_id, config, dbt_manifest, run_date, check_drift)
+    except (GateError, GateConfigError, ManifestError) as error:
         return _could_not_run(str(error))
     except Exception as error:  # a bug in the gate must stop the publish, not crash refresh
         log.exception("the quality gate crashed")
@@ -168,9 +179,17 @@ def _gate_result(result: Verdict, report: str) -> GateResult:
 
 
 def _validate(
-    target: GateTarget, run_id: str, config: GateConfig, run_date: date, check_drift: bool
+    target: GateTarget,
+    run_id: str,
+    config: GateConfig,
+    manifest: DbtManifest,
+    run_date: date,
+    check_drift: bool,
 ) -> GateRun:
-    facts = read_candidate_facts(target.name, target.db_path, config)
+    published = config.published_scores_relation(manifest)
+    facts = read_candidate_facts(
+        target.name, target.db_path, config.scores_relation(manifest), published
+    )
     notes = []
     as_of_date = facts.as_of_date
     if as_of_date is None:
@@ -178,10 +197,12 @@ def _validate(
         notes.append(f"no scores to read an as-of date from; date checks use {run_date}")
     else:
         notes.append(f"as-of date {as_of_date}, run date {run_date}")
-    with_drift, reason = _drift_decision(facts, check_drift, config.drift.published_scores)
+    with_drift, reason = _drift_decision(facts, check_drift, published)
     if reason:
         notes.append(f"drift checks skipped: {reason}")
-    gate_run = _run_validations(config, target, run_id, as_of_date, run_date, with_drift)
+    gate_run = _run_validations(
+        config, manifest, target, run_id, as_of_date, run_date, with_drift
+    )
     _sample_failing_sql_checks(target, gate_run.outcomes, config.example_rows)
     gate_run.notes[:0] = notes
     return gate_run
@@ -203,17 +224,19 @@ def _drift_decision(
     return True, None
 
 
-def read_candidate_facts(target: str, db_path: Path | None, config: GateConfig) -> CandidateFacts:
+def read_candidate_facts(
+    target: str, db_path: Path | None, scores: str, published_scores: str
+) -> CandidateFacts:
     """The candidate's and the published run's as-of dates (read-only)."""
-    schema, table = config.drift.published_scores.split(".", 1)
+    schema, table = published_scores.split(".", 1)
     where = f"{db_path}" if target == "duckdb" else f"the {target} target"
     try:
         with connect(target, db_path, read_only=True) as warehouse:
-            candidate = warehouse.query(f"select max(as_of_date) from {config.candidate.scores}")
+            candidate = warehouse.query(f"select max(as_of_date) from {scores}")
             published = None
             if warehouse.relation_exists(schema, table):
                 published = warehouse.query(
-                    f"select max(as_of_date) from {config.drift.published_scores}"
+                    f"select max(as_of_date) from {published_scores}"
                 )
     except WarehouseError as error:
         raise GateError(f"cannot read the candidate: {error}") from error
@@ -237,6 +260,7 @@ def _date(value: Any) -> date | None:
 
 def _run_validations(
     config: GateConfig,
+    manifest: DbtManifest,
     target: GateTarget,
     run_id: str,
     as_of_date: date,
@@ -251,7 +275,7 @@ def _run_validations(
     from customer_health.gate.checks import drift_suites, expectation_parameters, gate_suites
     from customer_health.gate.report import outcomes_from_suite_result
 
-    plans = gate_suites(config) + (drift_suites(config) if with_drift else [])
+    plans = gate_suites(config, manifest) + (drift_suites(config, manifest) if with_drift else [])
     root = gx_suites.context_dir(target.target_path, target.name)
     try:
         context = gx_suites.run_context(root)

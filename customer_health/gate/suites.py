@@ -8,9 +8,13 @@ keeps the validation results and Data Docs of the last runs (uncommitted/).
     health check-config                      # exit 4 unless gx/gate_config.yml is valid
     health check-config --config other.yml
 
-The check needs no database: it loads the config, builds and serialises every suite (gate and
-drift), checks the SQL checks' `{batch}` aliases (gx_checks.check_batch_aliases) and that every
-`$PARAMETER` a suite uses is one the gate supplies.
+The check needs no database: it parses the dbt project (`dbt parse`, for the relations and
+columns of the models the config names), loads the config, builds and serialises every suite
+(gate and drift), checks the SQL checks' `{batch}` aliases (checks.check_batch_aliases) and that
+every `$PARAMETER` a suite uses is one the gate supplies.
+
+Results are BASIC (an unexpected count and a few unexpected values, fetched with a LIMIT), never
+SUMMARY or COMPLETE, whose value counts and index lists grow with the data.
 """
 
 from __future__ import annotations
@@ -34,10 +38,15 @@ from customer_health.gate.config import (
     GateConfigError,
     load_gate_config,
 )
+from customer_health.gate.dbt_manifest import DbtManifest, ManifestError, parsed_manifest
 
 log = logging.getLogger(__name__)
 
-RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
+# At most this many unexpected values are fetched per expectation (the report shows a few).
+PARTIAL_UNEXPECTED_COUNT = 20
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "BASIC", "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
+}
 # Folders of the context that hold only the previous run's objects (JSON files).
 _RUN_OBJECT_FOLDERS = ("expectations", "validation_definitions", "checkpoints")
 
@@ -98,16 +107,16 @@ def add_validation_definition(context: Any, plan: SuitePlan, batch_definition: A
     )
 
 
-def all_plans(config: GateConfig) -> list[SuitePlan]:
-    return [*gate_suites(config), *drift_suites(config)]
+def all_plans(config: GateConfig, manifest: DbtManifest) -> list[SuitePlan]:
+    return [*gate_suites(config, manifest), *drift_suites(config, manifest)]
 
 
-def check_config(config_path: Path) -> list[str]:
+def check_config(config_path: Path, manifest: DbtManifest) -> list[str]:
     """Problems that would stop the gate from running with this config (empty: none)."""
     try:
         config = load_gate_config(config_path)
-        plans = all_plans(config)
-    except (GateConfigError, ValueError, KeyError, TypeError) as error:
+        plans = all_plans(config, manifest)
+    except (GateConfigError, ManifestError, ValueError, KeyError, TypeError) as error:
         return [f"{type(error).__name__}: {error}"]
     problems = []
     names = [plan.name for plan in plans]
@@ -145,12 +154,13 @@ def validate_config(config_path: Path | None = None) -> None:
     """Raise BadInputError listing every problem of a gate configuration; log a one-line
     description of a valid one."""
     config_path = config_path or DEFAULT_CONFIG_PATH
-    problems = check_config(config_path)
-    if problems:
-        raise BadInputError(
-            f"{config_path} is invalid ({len(problems)} problem(s))\n" + "\n".join(problems)
-        )
-    plans = all_plans(load_gate_config(config_path))
+    with parsed_manifest() as manifest:
+        problems = check_config(config_path, manifest)
+        if problems:
+            raise BadInputError(
+                f"{config_path} is invalid ({len(problems)} problem(s))\n" + "\n".join(problems)
+            )
+        plans = all_plans(load_gate_config(config_path), manifest)
     log.info(
         "%s is valid: %d suites, %d expectations", config_path, len(plans),
         sum(len(plan.expectations) for plan in plans),
