@@ -29,9 +29,17 @@ class WarehouseError(InfrastructureError):
     """The engine could not be reached or refused a statement."""
 
 
-@cache
 def target_credentials(target: str) -> Any:
-    """The rendered credentials of a profiles.yml target (env vars applied, as dbt does)."""
+    """The rendered credentials of a profiles.yml target (env vars applied, as dbt does).
+
+    Rendered again when the environment has changed since, so an override set in the process
+    (HEALTH_DUCKDB_MEMORY_LIMIT, PG*) always takes effect.
+    """
+    return _rendered_credentials(target, tuple(sorted(os.environ.items())))
+
+
+@cache
+def _rendered_credentials(target: str, environment: tuple[tuple[str, str], ...]) -> Any:
     from argparse import Namespace
 
     from dbt.config.profile import Profile, read_profile
@@ -46,6 +54,9 @@ def target_credentials(target: str) -> Any:
         target_override=target,
     )
     return profile.credentials
+
+
+target_credentials.cache_clear = _rendered_credentials.cache_clear  # type: ignore[attr-defined]
 
 
 class Warehouse:

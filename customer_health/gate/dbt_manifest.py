@@ -76,23 +76,27 @@ def load_manifest(path: Path) -> DbtManifest:
     return DbtManifest(path=Path(path), relations=relations)
 
 
-@contextmanager
-def parsed_manifest() -> Iterator[DbtManifest]:
-    """A manifest freshly parsed from the project (`dbt parse`, no database), for checks that
-    run without a build."""
+def parse_manifest(target_path: Path) -> DbtManifest:
+    """Parse the project into target_path (`dbt parse`: no database) and read its manifest."""
     from customer_health.pipeline.dbt import dbt_executable
 
+    completed = subprocess.run(
+        [
+            dbt_executable(), "parse", "--quiet",
+            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
+            "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"),
+        ],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"},
+    )
+    if completed.returncode != 0:
+        output = (completed.stdout + completed.stderr).strip()[-2000:]
+        raise ManifestError(f"`dbt parse` failed: {output}")
+    return load_manifest(manifest_path(target_path))
+
+
+@contextmanager
+def parsed_manifest() -> Iterator[DbtManifest]:
+    """The project's manifest, parsed afresh in a temporary folder (for checks without a build)."""
     with tempfile.TemporaryDirectory(prefix="health_manifest_") as folder:
-        completed = subprocess.run(
-            [
-                dbt_executable(), "parse", "--quiet",
-                "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                "--target-path", folder, "--log-path", str(Path(folder) / "logs"),
-            ],
-            capture_output=True, text=True, check=False,
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"},
-        )
-        if completed.returncode != 0:
-            output = (completed.stdout + completed.stderr).strip()[-2000:]
-            raise ManifestError(f"`dbt parse` failed: {output}")
-        yield load_manifest(manifest_path(Path(folder)))
+        yield parse_manifest(Path(folder))

@@ -13,8 +13,8 @@ columns of the models the config names), loads the config, builds and serialises
 (gate and drift), checks the SQL checks' `{batch}` aliases (checks.check_batch_aliases) and that
 every `$PARAMETER` a suite uses is one the gate supplies.
 
-Results are BASIC (an unexpected count and a few unexpected values, fetched with a LIMIT), never
-SUMMARY or COMPLETE, whose value counts and index lists grow with the data.
+Results are BASIC: an unexpected count computed on the engine and a few unexpected values,
+fetched with a LIMIT (COMPLETE would fetch every unexpected value).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from helpers.project import (
 )
 
 from customer_health.engines.scratch_postgres import scratch_postgres
+from customer_health.gate.dbt_manifest import manifest_path, parse_manifest
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +51,14 @@ def postgres_env() -> Iterator[dict[str, str]]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def gate_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's dbt manifest (`dbt parse`), for gate runs on databases built elsewhere."""
+    folder = tmp_path_factory.mktemp("dbt_parse")
+    parse_manifest(folder)
+    return manifest_path(folder)
 
 
 @pytest.fixture(scope="session")
