@@ -1,23 +1,24 @@
 """Great Expectations on DuckDB: every workaround the gate needs, in one place.
 
 GX 1.24 has no DuckDB data source; the generic SQL data source works through duckdb-engine with
-three adjustments, all made here and nowhere else (scripts/gx_engines.py applies them):
+three adjustments, all made here and nowhere else (customer_health.gate.engines applies them):
 
 1. Persisted connection (private GX attribute). GX fetches query results after returning its
    SQLAlchemy connection to the pool; DuckDB drops the pending result on the rollback, so every
    expectation would fail with `MetricResolutionError: list index out of range`. GX keeps one
    persistent connection for the dialects listed in
    `sqlalchemy_execution_engine._PERSISTED_CONNECTION_DIALECTS`; `enable_persisted_connection()`
-   adds DuckDB to that tuple. tests/python/test_gx_duckdb.py proves that a deliberately failing
+   adds DuckDB to that tuple. tests/python/integration/test_gx_duckdb.py proves that a failing
    expectation fails and a passing one passes, so a silent all-fail can never pass for a gate.
 2. No column reflection on tables. duckdb-engine 0.17 with SQLAlchemy 2.1 cannot reflect columns
    (the PostgreSQL dialect's query needs `pg_catalog.pg_collation`, which DuckDB lacks), and GX's
    fallback then drops the schema name. Assets are therefore *query* assets
-   (`select * from <schema>.<relation>`, see `relation_query`), for which GX reads the column
-   names from the query itself.
+   (`select * from <schema>.<relation>`, see `relation_query`): GX runs the query to read its
+   column names, and DuckDB streams the result, so no row is fetched
+   (tests/python/integration/test_gate_memory.py bounds what the gate fetches).
 3. Read-only, and closed afterwards. GX opens the file read-only (`engine_kwargs()`, with the
    dbt profile's DuckDB settings: memory limit, threads) and the gate disposes every engine
-   afterwards (`gx_engines.close_sql_engines`), so the publish step (a separate read-write
+   afterwards (`engines.close_sql_engines`), so the publish step (a separate read-write
    duckdb.connect in the same process) can open the file: DuckDB refuses a read-write
    connection while a read-only one to the same file is open in the process.
 """

@@ -1,5 +1,6 @@
-"""The GX-on-DuckDB workaround (scripts/gx_duckdb.py), applied by the gate's engine module
-(scripts/gx_engines.py): real passes pass, real failures fail, engines are closed."""
+"""The GX-on-DuckDB workaround (customer_health.gate.duckdb_workaround), applied by the gate's
+engine module (customer_health.gate.engines): real passes pass, real failures fail, engines are
+closed, and the connection has the dbt profile's DuckDB limits."""
 
 from __future__ import annotations
 
@@ -132,6 +133,23 @@ def test_the_duckdb_settings_come_from_the_dbt_profile() -> None:
     assert gx_duckdb.engine_kwargs({"memory_limit": "1GB"})["connect_args"]["config"] == {
         "memory_limit": "1GB"
     }
+
+
+def test_an_override_of_the_profile_s_duckdb_limits_reaches_the_gx_connection(
+    numbers_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limits are the profile's (HEALTH_DUCKDB_MEMORY_LIMIT / _THREADS), even when they are
+    overridden after the profile was first read in the process."""
+    target_credentials("duckdb")  # read once with the defaults
+    monkeypatch.setenv("HEALTH_DUCKDB_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("HEALTH_DUCKDB_THREADS", "1")
+    context = gx.get_context(mode="ephemeral")
+    with gx_engines.engine_data(context, "duckdb", [RELATION], numbers_db) as data:
+        engine = data.datasource.get_execution_engine()
+        limit, threads = engine.execute_query(
+            sa.text("select current_setting('memory_limit'), current_setting('threads')")
+        ).fetchone()
+    assert (limit, int(threads)) == ("953.6 MiB", 1)  # 1GB = 10^9 bytes
 
 
 def test_enabling_twice_adds_duckdb_once() -> None:

@@ -1,21 +1,25 @@
 """The quality gate on a published sample database, tampered with in place (no dbt run), and on a
-PostgreSQL database built by dbt on the session's scratch cluster."""
+PostgreSQL database built by dbt on the session's scratch cluster. Relations and columns come
+from the project's dbt manifest (the `gate_manifest` fixture)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import duckdb
 import pytest
 from helpers.project import health_command
 
+from customer_health.errors import BadInputError
 from customer_health.gate import suites as gx_suites
 from customer_health.gate.checks import (
     check_batch_aliases,
@@ -23,14 +27,33 @@ from customer_health.gate.checks import (
     expectation_parameters,
     gate_suites,
 )
-from customer_health.gate.config import DEFAULT_CONFIG_PATH, GX_DIR, load_gate_config
+from customer_health.gate.config import (
+    DEFAULT_CONFIG_PATH,
+    GX_DIR,
+    GateConfigError,
+    load_gate_config,
+)
+from customer_health.gate.dbt_manifest import DbtManifest, load_manifest
 from customer_health.gate.engines import _redact, postgres_url
 from customer_health.gate.run import prune_old_runs, run_quality_gate
 
 RUN_DATE = date(2026, 1, 15)  # a fixed "today" after the sample data (which ends 2024-12-31)
 CONFIG = load_gate_config()
-GATE_EXPECTATIONS = sum(len(plan.expectations) for plan in gate_suites(CONFIG))
-DRIFT_EXPECTATIONS = sum(len(plan.expectations) for plan in drift_suites(CONFIG))
+
+
+@pytest.fixture(scope="module")
+def manifest(gate_manifest: Path) -> DbtManifest:
+    return load_manifest(gate_manifest)
+
+
+@pytest.fixture(scope="module")
+def gate_expectations(manifest: DbtManifest) -> int:
+    return sum(len(plan.expectations) for plan in gate_suites(CONFIG, manifest))
+
+
+@pytest.fixture(scope="module")
+def drift_expectations(manifest: DbtManifest) -> int:
+    return sum(len(plan.expectations) for plan in drift_suites(CONFIG, manifest))
 
 
 def execute(db_path: Path, *statements: str) -> None:
@@ -39,10 +62,16 @@ def execute(db_path: Path, *statements: str) -> None:
             connection.execute(statement)
 
 
-def gate(db_path: Path, run_id: str, target_path: Path, **kwargs: object) -> object:
+@pytest.fixture
+def gate(gate_manifest: Path) -> Callable[..., Any]:
     """The gate on a DuckDB file, with its GX context under target_path."""
-    kwargs.setdefault("run_date", RUN_DATE)
-    return run_quality_gate("duckdb", db_path, run_id, target_path=target_path, **kwargs)
+
+    def run(db_path: Path, run_id: str, target_path: Path, **kwargs: Any) -> Any:
+        kwargs.setdefault("run_date", RUN_DATE)
+        kwargs.setdefault("manifest", gate_manifest)
+        return run_quality_gate("duckdb", db_path, run_id, target_path=target_path, **kwargs)
+
+    return run
 
 
 def config_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
@@ -60,14 +89,15 @@ def config_with(tmp_path: Path, *replacements: tuple[str, str]) -> Path:
 
 
 def test_the_published_sample_passes_quickly_and_leaves_the_file_writable(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path, gate_expectations: int,
+    drift_expectations: int,
 ) -> None:
     started = time.perf_counter()
     result = gate(baseline_copy, "sample", tmp_path / "target")
     seconds = time.perf_counter() - started
     assert result.passed, result.report
     assert (result.passed_count, result.failed_count, result.warned) == (
-        GATE_EXPECTATIONS + DRIFT_EXPECTATIONS, 0, 0,
+        gate_expectations + drift_expectations, 0, 0,
     )
     docs = re.search(r"Data Docs: file://(\S+)", result.report)
     assert docs and Path(docs.group(1)).is_file()
@@ -77,29 +107,28 @@ def test_the_published_sample_passes_quickly_and_leaves_the_file_writable(
 
 
 def test_a_blocking_failure_names_suite_check_column_and_examples(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path
 ) -> None:
     execute(
         baseline_copy,
-        "update marts.customer_health_scores set health_score = 150 where account_id in "
-        "(select account_id from marts.customer_health_scores order by account_id limit 3)",
+        "update staging.base_crm__accounts set signup_date = date '1900-01-01' where account_id "
+        "in (select account_id from staging.stg_crm__accounts order by account_id limit 3)",
     )
-    result = gate(baseline_copy, "out_of_range", tmp_path)
+    result = gate(baseline_copy, "too_old", tmp_path)
     assert not result.passed
-    assert result.failed_count >= 1
+    assert result.failed_count == 1, result.report
     report = result.report
     assert (
-        "[BLOCKING] suite customer_health_scores.candidate, check score_in_range, "
-        "column health_score" in report
+        "[BLOCKING] suite stg_crm__accounts.inputs, check dates_not_too_old, "
+        "column signup_date" in report
     )
     assert "3 of 500 rows unexpected" in report
-    assert "150.0 (x3)" in report
-    # The SQL checks show offending rows too (a 150 is graded A, whatever it was before).
-    assert "check every_score_explained" in report
-    assert "health_score=150.0" in report
+    assert "1900-01-01 (x3)" in report
 
 
-def test_a_warning_is_counted_and_does_not_block(baseline_copy: Path, tmp_path: Path) -> None:
+def test_a_warning_is_counted_and_does_not_block(
+    gate: Any, baseline_copy: Path, tmp_path: Path
+) -> None:
     execute(
         baseline_copy,
         "update staging.base_product_usage__feature_usage set usage_date = date '2025-01-02' "
@@ -116,33 +145,37 @@ def test_a_warning_is_counted_and_does_not_block(baseline_copy: Path, tmp_path: 
 
 
 def test_drift_is_skipped_until_something_is_published(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path, gate_expectations: int
 ) -> None:
     execute(baseline_copy, "drop schema health cascade")
     result = gate(baseline_copy, "first_run", tmp_path)
     assert result.passed, result.report
-    assert result.passed_count == GATE_EXPECTATIONS
+    assert result.passed_count == gate_expectations
     assert "drift checks skipped: nothing published yet" in result.report
 
 
 def test_drift_is_skipped_when_the_published_run_is_newer_as_in_a_backfill(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path, gate_expectations: int
 ) -> None:
     execute(baseline_copy, "update health.customer_health_scores set as_of_date = '2025-06-30'")
     result = gate(baseline_copy, "backfill", tmp_path)
     assert result.passed, result.report
-    assert result.passed_count == GATE_EXPECTATIONS
+    assert result.passed_count == gate_expectations
     assert "is newer than the candidate (as of 2024-12-31), as in a backfill" in result.report
 
 
-def test_drift_is_skipped_when_not_requested(baseline_copy: Path, tmp_path: Path) -> None:
+def test_drift_is_skipped_when_not_requested(
+    gate: Any, baseline_copy: Path, tmp_path: Path, gate_expectations: int
+) -> None:
     result = gate(baseline_copy, "no_drift", tmp_path, check_drift=False)
     assert result.passed, result.report
-    assert result.passed_count == GATE_EXPECTATIONS
+    assert result.passed_count == gate_expectations
     assert "drift checks skipped: not requested" in result.report
 
 
-def test_drift_against_the_published_run_blocks(baseline_copy: Path, tmp_path: Path) -> None:
+def test_drift_against_the_published_run_blocks(
+    gate: Any, baseline_copy: Path, tmp_path: Path
+) -> None:
     execute(
         baseline_copy,
         "update health.customer_health_scores set health_score = least(health_score + 15, 100)",
@@ -155,7 +188,7 @@ def test_drift_against_the_published_run_blocks(baseline_copy: Path, tmp_path: P
     assert re.search(r"mean_score_change=-1\d\.\d\d\b", result.report), result.report
 
 
-def test_the_config_is_read_at_every_run(baseline_copy: Path, tmp_path: Path) -> None:
+def test_the_config_is_read_at_every_run(gate: Any, baseline_copy: Path, tmp_path: Path) -> None:
     """Suites are built from the config when the gate runs: nothing to regenerate or commit."""
     config = config_with(tmp_path, ("min_stdev: 1.0", "min_stdev: 1000.0"))
     result = gate(baseline_copy, "strict", tmp_path / "target", config_path=config)
@@ -166,7 +199,7 @@ def test_the_config_is_read_at_every_run(baseline_copy: Path, tmp_path: Path) ->
 
 
 def test_each_run_builds_its_own_suites_in_the_target_folder(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path, manifest: DbtManifest
 ) -> None:
     target_path = tmp_path / "target"
     context = target_path / "gx" / "duckdb"
@@ -177,7 +210,7 @@ def test_each_run_builds_its_own_suites_in_the_target_folder(
     assert result.passed, result.report
     # The previous run's drift suite is gone: only this run's objects are in the context.
     definitions = sorted(path.name for path in (context / "validation_definitions").iterdir())
-    assert definitions == sorted(f"{plan.name}.json" for plan in gate_suites(CONFIG))
+    assert definitions == sorted(f"{plan.name}.json" for plan in gate_suites(CONFIG, manifest))
     stored = (context / "great_expectations.yml").read_text()
     assert stored.count("type: sql") == 1
     assert str(baseline_copy) not in stored  # the URL comes from the environment at run time
@@ -187,11 +220,11 @@ def test_each_run_builds_its_own_suites_in_the_target_folder(
 
 def test_no_generated_gx_objects_are_committed() -> None:
     committed = sorted(path.name for path in GX_DIR.iterdir() if path.name != "uncommitted")
-    assert committed == ["gate_config.yml"]
+    assert committed == ["README.md", "gate_config.yml"]
 
 
 def test_an_invalid_config_fails_the_gate_with_its_reason(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path
 ) -> None:
     config = config_with(tmp_path, ("severity: warning", "severity: fatal"))
     result = gate(baseline_copy, "bad_config", tmp_path, config_path=config)
@@ -199,7 +232,7 @@ def test_an_invalid_config_fails_the_gate_with_its_reason(
     assert "severity must be one of" in result.report
 
 
-def test_a_missing_database_fails_the_gate(tmp_path: Path) -> None:
+def test_a_missing_database_fails_the_gate(gate: Any, tmp_path: Path) -> None:
     result = gate(tmp_path / "nothing.duckdb", "missing", tmp_path)
     assert not result.passed
     assert "does not exist" in result.report
@@ -212,7 +245,7 @@ def test_an_unknown_target_fails_the_gate(tmp_path: Path) -> None:
 
 
 def test_a_database_held_by_another_process_fails_with_a_clear_reason(
-    baseline_copy: Path, tmp_path: Path
+    gate: Any, baseline_copy: Path, tmp_path: Path
 ) -> None:
     holder = subprocess.Popen(
         [
@@ -238,21 +271,61 @@ def test_a_database_held_by_another_process_fails_with_a_clear_reason(
 # ----------------------------------------------------------------------- config and suites
 
 
-def test_the_committed_config_passes_the_lint_check() -> None:
-    assert gx_suites.check_config(DEFAULT_CONFIG_PATH) == []
+def test_the_committed_config_passes_the_lint_check(manifest: DbtManifest) -> None:
+    assert gx_suites.check_config(DEFAULT_CONFIG_PATH, manifest) == []
     completed = subprocess.run(
         health_command("check-config"),
         capture_output=True, text=True, check=False, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert f"{len(gate_suites(CONFIG)) + 1} suites" in completed.stderr
+    plans = gx_suites.all_plans(CONFIG, manifest)
+    expectations = sum(len(plan.expectations) for plan in plans)
+    logged = " ".join(completed.stderr.split())  # log lines are wrapped to the terminal
+    assert f"{len(plans)} suites, {expectations} expectations" in logged
 
 
-def test_the_lint_check_rejects_a_broken_config(tmp_path: Path) -> None:
+def test_the_lint_check_rejects_a_broken_config(tmp_path: Path, manifest: DbtManifest) -> None:
     config = config_with(tmp_path, ("  score_spread:", "  score_sprad:"))
-    problems = gx_suites.check_config(config)
+    problems = gx_suites.check_config(config, manifest)
     assert problems and "unknown check(s) ['score_sprad']" in problems[0]
-    assert gx_suites.main(["--check", "--config", str(config)]) == 1
+    completed = subprocess.run(
+        health_command("check-config", "--config", str(config)),
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert completed.returncode == BadInputError.exit_code, completed.stderr[-2000:]
+    assert "score_sprad" in completed.stderr
+
+
+def test_the_lint_check_rejects_a_model_dbt_does_not_have(
+    tmp_path: Path, manifest: DbtManifest
+) -> None:
+    config = config_with(tmp_path, ("staged: stg_crm__accounts", "staged: stg_crm__acounts"))
+    problems = gx_suites.check_config(config, manifest)
+    assert problems and "no model named 'stg_crm__acounts'" in problems[0]
+
+
+def test_the_schema_check_compares_the_columns_the_model_yaml_documents(
+    gate: Any, baseline_copy: Path, tmp_path: Path, gate_manifest: Path
+) -> None:
+    """Column names come from the manifest: a column the YAML does not document fails."""
+    manifest = json.loads(gate_manifest.read_text())
+    node = manifest["nodes"]["model.customer_health.stg_crm__accounts"]
+    del node["columns"]["industry"]
+    edited = tmp_path / "manifest.json"
+    edited.write_text(json.dumps(manifest))
+    result = gate(baseline_copy, "undocumented", tmp_path / "target", manifest=edited)
+    assert not result.passed
+    assert result.failed_count == 1, result.report
+    assert "suite stg_crm__accounts.inputs, check schema" in result.report
+    assert "industry" in result.report
+
+
+def test_without_a_manifest_the_gate_fails_with_its_reason(
+    gate: Any, baseline_copy: Path, tmp_path: Path
+) -> None:
+    result = gate(baseline_copy, "no_manifest", tmp_path, manifest=tmp_path / "manifest.json")
+    assert not result.passed
+    assert "no dbt manifest at" in result.report
 
 
 @pytest.mark.parametrize(
@@ -273,8 +346,10 @@ def test_sql_checks_alias_the_batch_where_gx_does_not(query: str, message: str |
             check_batch_aliases(query)
 
 
-def test_suites_are_named_asset_dot_stage_and_tag_every_expectation() -> None:
-    for plan in gate_suites(CONFIG) + drift_suites(CONFIG):
+def test_suites_are_named_asset_dot_stage_and_tag_every_expectation(
+    manifest: DbtManifest,
+) -> None:
+    for plan in gate_suites(CONFIG, manifest) + drift_suites(CONFIG, manifest):
         assert re.fullmatch(r"[a-z_]+\.(inputs|candidate|drift)", plan.name), plan.name
         for expectation in plan.expectations:
             assert expectation.meta and expectation.meta.get("check"), plan.name
@@ -309,11 +384,13 @@ def test_old_validation_runs_are_pruned(tmp_path: Path) -> None:
     [
         ("max_share: 0.02", "max_share:", "quarantined_share lacks ['max_share']"),
         ("  score_spread:", "  score_sprad:", "unknown check(s) ['score_sprad']"),
+        ("    dates: [signup_date]", "    dates: [signup_date]\n    key: account_id",
+         "sources.accounts: unknown key(s) ['key']"),
+        ("  freshness:", "  key_unique:\n    severity: blocking\n  freshness:",
+         "unknown check(s) ['key_unique']"),
     ],
 )
 def test_config_errors_name_the_setting(tmp_path: Path, old: str, new: str, message: str) -> None:
-    from customer_health.gate.config import GateConfigError
-
     config = config_with(tmp_path, (old, new))
     with pytest.raises(GateConfigError, match=re.escape(message)):
         load_gate_config(config)
@@ -357,46 +434,73 @@ def postgres_candidate(
     target_credentials.cache_clear()
 
 
-def test_the_gate_passes_on_the_postgres_build(postgres_candidate: str, tmp_path: Path) -> None:
+def test_the_gate_passes_on_the_postgres_build(
+    postgres_candidate: str, tmp_path: Path, gate_manifest: Path, gate_expectations: int
+) -> None:
     result = run_quality_gate(
         "postgres", None, "pg_sample", run_date=RUN_DATE, check_drift=False,
-        target_path=tmp_path,
+        target_path=tmp_path, manifest=gate_manifest,
     )
     assert result.passed, result.report
     assert result.failed_count == 0
-    assert result.passed_count + result.warned == GATE_EXPECTATIONS, result.report
+    assert result.passed_count + result.warned == gate_expectations, result.report
     assert "gate runtime" in result.report and "on postgres" in result.report
     assert (tmp_path / "gx" / "postgres" / "uncommitted" / "validations").is_dir()
 
 
+@pytest.fixture
+def postgres_published(postgres_candidate: str) -> Iterator[None]:
+    """The candidate's scores, copied to schema `health` as if published (dropped afterwards)."""
+    import psycopg2
+
+    with psycopg2.connect("") as connection, connection.cursor() as cursor:
+        cursor.execute("create schema health")
+        cursor.execute(
+            "create table health.customer_health_scores as "
+            "select * from marts.customer_health_scores"
+        )
+    try:
+        yield
+    finally:
+        with psycopg2.connect("") as connection, connection.cursor() as cursor:
+            cursor.execute("drop schema health cascade")
+
+
 def test_violated_checks_block_on_postgres_with_examples(
-    postgres_candidate: str, tmp_path: Path
+    postgres_published: None, tmp_path: Path, gate_manifest: Path, gate_expectations: int,
+    drift_expectations: int,
 ) -> None:
-    """Thresholds the build cannot meet: a column check, and a drift (SQL) check run against the
-    candidate itself as the published run (so the drift SQL runs on PostgreSQL, read-only)."""
+    """Thresholds the build cannot meet: a column check, and a drift (SQL) check against a
+    published copy of the candidate (so the drift SQL runs on PostgreSQL, read-only)."""
     config = config_with(
         tmp_path,
-        ("      max: 100\n", "      max: 50\n"),  # score_in_range
-        ("published_scores: health.customer_health_scores",
-         f"published_scores: {CONFIG.candidate.scores}"),
+        ('earliest: "2000-01-01"', 'earliest: "2024-12-30"'),  # dates_not_too_old, all sources
         ("max_change: 10", "max_change: -1"),  # mean_score_change: abs(change) > -1 always
     )
     result = run_quality_gate(
         "postgres", None, "pg_violated", config_path=config, run_date=RUN_DATE,
-        target_path=tmp_path / "target",
+        target_path=tmp_path / "target", manifest=gate_manifest,
     )
     assert not result.passed
-    assert result.failed_count == 2, result.report
     report = result.report
-    assert "[BLOCKING] suite customer_health_scores.candidate, check score_in_range" in report
+    too_old = report.count("check dates_not_too_old")
+    assert too_old == len(CONFIG.sources), report
+    assert result.failed_count == too_old + 1, report
+    assert (
+        "[BLOCKING] suite stg_crm__accounts.inputs, check dates_not_too_old, column signup_date"
+        in report
+    )
     assert re.search(r"observed: [\d,]+ of [\d,]+ rows unexpected", report), report
     assert "[BLOCKING] suite customer_health_scores.drift, check mean_score_change" in report
     assert "mean_score_change=0.00" in report  # an example row, queried on PostgreSQL
-    assert result.passed_count == GATE_EXPECTATIONS + DRIFT_EXPECTATIONS - 2 - result.warned
+    assert result.passed_count == (
+        gate_expectations + drift_expectations - result.failed_count - result.warned
+    )
 
 
 def test_the_postgres_password_is_not_stored_or_reported(
-    postgres_candidate: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_candidate: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    gate_manifest: Path,
 ) -> None:
     from customer_health.engines.warehouse import target_credentials
 
@@ -405,7 +509,7 @@ def test_the_postgres_password_is_not_stored_or_reported(
     target_credentials.cache_clear()
     result = run_quality_gate(
         "postgres", None, "pg_password", run_date=RUN_DATE, check_drift=False,
-        target_path=tmp_path,
+        target_path=tmp_path, manifest=gate_manifest,
     )
     target_credentials.cache_clear()
     assert password not in result.report
