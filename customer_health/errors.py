@@ -12,6 +12,8 @@ class HealthError(Exception):
 
     exit_code = 1
     status = "failed"
+    # Whether rerunning unchanged may succeed (an orchestrator retries these, and only these).
+    retryable = False
 
 
 class BuildFailedError(HealthError):
@@ -37,6 +39,7 @@ class LockedError(HealthError):
 
     exit_code = 3
     status = "locked"
+    retryable = True
 
 
 class BadInputError(HealthError):
@@ -51,6 +54,7 @@ class InfrastructureError(HealthError):
 
     exit_code = 5
     status = "infrastructure"
+    retryable = True
 
 
 class InterruptedRunError(HealthError):

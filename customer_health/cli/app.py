@@ -105,7 +105,7 @@ def run_command(
     """
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
-    code, status, message = EXIT_OK, "succeeded", ""
+    failure: HealthError | None = None
     try:
         work()
         if summary is None or not summary.published:
@@ -116,14 +116,11 @@ def run_command(
             log.exception("unexpected error")
             failure = HealthError(f"unexpected error: {type(error).__name__}: {error}")
             failure.status = "error"
-        code, status, message = failure.exit_code, failure.status, str(failure)
     except KeyboardInterrupt:
         failure = InterruptedRunError("interrupted; nothing was published")
-        code, status, message = failure.exit_code, failure.status, str(failure)
+    code, message = (failure.exit_code, str(failure)) if failure else (EXIT_OK, "")
     if summary is not None:
-        if code == EXIT_OK and summary.published:
-            status = "published"
-        summary.finish(status, code, message.splitlines()[0] if message else "")
+        summary.record_outcome(failure)
         if target_path is not None:
             record = summary.write(target_path)
             log.info("run summary: %s", record)

@@ -9,6 +9,8 @@ one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -40,6 +42,8 @@ from customer_health.settings import (
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET_PATH = PROJECT_DIR / "target"
+# The dbt var every score row is stamped with (dbt_project.yml defaults it to 'unversioned').
+SCORING_CONFIG_VERSION_VAR = "scoring_config_version"
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,11 @@ def run_pipeline(
 ) -> None:
     """Check inputs, take the lock, then build, gate and publish (kind: refresh or backfill)."""
     paths = options.paths()
-    config_version = scoring_config_version()
-    with pipeline_lock(paths.target, paths.lock_anchor):
-        check_inputs(paths)
+    with prepared_build(options, dbt_vars) as build_vars:
         log.info("%s %s on %s", kind, summary.run_id, describe_target(paths))
-        with connect(paths.target, paths.db_path) as warehouse:
-            reset_working_history(warehouse)
-        dbt_vars = {**dbt_vars, "scoring_config_version": config_version}
+        config_version = str(build_vars[SCORING_CONFIG_VERSION_VAR])
         with summary.timed("dbt_build"):
-            build = run_dbt_build(paths, dbt_vars, options.target_path, options.show_progress)
+            build = run_dbt_build(paths, build_vars, options.target_path, options.show_progress)
         if not build.succeeded:
             nodes = [line for line in build.failures if not line.startswith(" ")]
             summary.failing_dbt_nodes = nodes
@@ -102,6 +102,24 @@ def run_pipeline(
                 f"dbt build failed; nothing was published. Failing steps:\n{detail}", nodes
             )
         gate_and_publish(options, summary, paths, config_version, kind)
+
+
+@contextmanager
+def prepared_build(
+    options: RunOptions, dbt_vars: Mapping[str, object] | None = None
+) -> Iterator[dict[str, object]]:
+    """Hold the refresh lock and prepare a `dbt build` as every run of the pipeline does: check
+    the raw inputs, reset the working history from the published one; yield the vars the build
+    must get (dbt_vars plus the scoring-config version, so no score is stamped 'unversioned').
+
+    For orchestrators that run `dbt build` themselves (dagster-dbt), around their build too.
+    """
+    paths = options.paths()
+    with pipeline_lock(paths.target, paths.lock_anchor):
+        check_inputs(paths)
+        with connect(paths.target, paths.db_path) as warehouse:
+            reset_working_history(warehouse)
+        yield {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: scoring_config_version()}
 
 
 def gate_and_publish(

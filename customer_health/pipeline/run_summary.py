@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from customer_health.errors import EXIT_OK, HealthError
+
 RUNS_FOLDER = "runs"
 RUN_LOG_FILE = "runs.jsonl"
 
@@ -63,6 +65,14 @@ class RunSummary:
     def finish(self, status: str, exit_code: int, message: str = "") -> None:
         self.status, self.exit_code, self.message = status, exit_code, message
         self.finished_at = _now()
+
+    def record_outcome(self, error: HealthError | None) -> None:
+        """Finish with how the run ended: published (or succeeded, when it publishes nothing),
+        else the failure's status, exit code and first line."""
+        if error is None:
+            self.finish("published" if self.published else "succeeded", EXIT_OK)
+        else:
+            self.finish(error.status, error.exit_code, next(iter(str(error).splitlines()), ""))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
