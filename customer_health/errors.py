@@ -62,6 +62,7 @@ class InterruptedRunError(HealthError):
 
     exit_code = 130
     status = "interrupted"
+    retryable = True
 
 
 EXIT_OK = 0
