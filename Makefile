@@ -14,7 +14,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo load backfill backtest refresh build benchmark test test-engines lint dbt-test pytest clean
+.PHONY: demo load backfill backtest refresh build benchmark test test-engines test-orchestration lint dbt-test pytest clean
 
 # The pinned dependencies, then the project's own package (editable: the `health` command).
 $(BIN)/health: requirements.txt pyproject.toml
@@ -67,7 +67,7 @@ test: lint dbt-test pytest
 
 lint: export HEALTH_DB_PATH = $(CURDIR)/target/lint.duckdb
 lint: $(BIN)/health
-	$(BIN)/ruff check customer_health scripts tests/python
+	$(BIN)/ruff check customer_health scripts tests/python orchestration
 	$(BIN)/health check-config --quiet
 	$(BIN)/dbt parse --profiles-dir . --quiet
 	$(BIN)/sqlfluff lint models tests/dbt
@@ -82,6 +82,20 @@ pytest: $(BIN)/health
 ## the tests start and stop) and local Spark; published scores must be identical (also in pytest)
 test-engines: $(BIN)/health
 	$(BIN)/python -m pytest tests/python -q -m engines
+
+## test-orchestration: the Dagster example (asset graph, a gated refresh job, a run the gate
+## blocks) and the Airflow DAG, in a venv of their own (.venv-orchestration, about 1 GB, from the
+## pinned orchestration/requirements.txt); `make test` skips them when dagster or airflow is missing
+ORCHESTRATION_VENV := .venv-orchestration
+test-orchestration: $(ORCHESTRATION_VENV)/bin/dagster
+	DAGSTER_DISABLE_TELEMETRY=1 $(ORCHESTRATION_VENV)/bin/python -m pytest tests/python/orchestration -q
+
+$(ORCHESTRATION_VENV)/bin/dagster: orchestration/requirements.txt pyproject.toml
+	test -x $(ORCHESTRATION_VENV)/bin/python || $(PYTHON) -m venv $(ORCHESTRATION_VENV)
+	$(ORCHESTRATION_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ORCHESTRATION_VENV)/bin/python -m pip install --quiet -r orchestration/requirements.txt
+	$(ORCHESTRATION_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
 
 clean:
 	rm -rf target logs reports customer_health.duckdb customer_health.duckdb.wal
