@@ -115,6 +115,7 @@ def published_run(dbt_target_path: Path, tmp_path_factory: pytest.TempPathFactor
             env.setenv(key, value)
         env.setenv("HEALTH_DB_PATH", str(folder / "customer_health.duckdb"))
         env.setenv("HEALTH_RAW_DATA_DIR", str(SAMPLE_DATA_DIR))
+        env.setenv("DBT_TARGET_PATH", str(dbt_target_path))  # dagster-dbt's build folders
         result = definitions.resolve_job_def(REFRESH_JOB).execute_in_process(raise_on_error=False)
         assert result.success
         yield definitions, folder / "customer_health.duckdb", env
@@ -142,7 +143,7 @@ def test_a_gate_failure_fails_the_check_and_publishes_nothing(
 ) -> None:
     definitions, db_path, env = published_run
     before = health_fingerprint(db_path)
-    env.setenv("HEALTH_RAW_DATA_DIR", str(sample_with_absurd_signup_dates(tmp_path / "raw")))
+    env.setenv("HEALTH_RAW_DATA_DIR", str(sample_with_stale_usage(tmp_path / "raw")))
 
     result = definitions.resolve_job_def(REFRESH_JOB).execute_in_process(raise_on_error=False)
 
@@ -154,7 +155,7 @@ def test_a_gate_failure_fails_the_check_and_publishes_nothing(
     ]
     assert len(gate_results) == len(MODELS) and not any(r.passed for r in gate_results)
     failing = gate_results[0].metadata["failing_checks"].value
-    assert any("dates_not_too_old" in check for check in failing)
+    assert any(check.endswith(": freshness") for check in failing)
     assert not result.success
     assert "publish_health" not in {
         event.step_key for event in result.all_events if event.event_type_value == "STEP_SUCCESS"
@@ -162,18 +163,16 @@ def test_a_gate_failure_fails_the_check_and_publishes_nothing(
     assert health_fingerprint(db_path) == before
 
 
-def sample_with_absurd_signup_dates(folder: Path) -> Path:
-    """The sample data with every 100th account signed up in 1900: dbt builds it, the gate's
-    dates_not_too_old check blocks it."""
+def sample_with_stale_usage(folder: Path) -> Path:
+    """The sample data without product usage after 2024-09-30: dbt builds it, the gate's
+    freshness check blocks it (the billing and support data run to the end of 2024)."""
     shutil.copytree(SAMPLE_DATA_DIR, folder)
-    accounts = folder / "ravenstack_accounts.csv"
-    with accounts.open(newline="", encoding="utf-8") as handle:
+    usage = folder / "ravenstack_feature_usage.csv"
+    with usage.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         header, rows = reader.fieldnames, list(reader)
-    for row in rows[::100]:
-        row["signup_date"] = "1900-01-01"
-    with accounts.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
+    with usage.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(row for row in rows if row["usage_date"] <= "2024-09-30")
     return folder
