@@ -5,8 +5,6 @@ package); it reads the manifest when Dagster loads it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
@@ -18,7 +16,6 @@ from dagster import (
 from dagster_dbt import DbtCliResource, DbtProject
 
 from customer_health.pipeline.dbt import dbt_executable
-from customer_health.pipeline.run import DEFAULT_TARGET_PATH
 from customer_health.settings import DEFAULT_TARGET
 from health_dagster.dbt_build import build_dbt_assets, dbt_project
 from health_dagster.pipeline import HealthPipeline
@@ -29,11 +26,15 @@ REFRESH_JOB = "health_refresh"
 REFRESH_SCHEDULE = "0 6 * * *"
 
 
-def build_definitions(project: DbtProject, target_path: Path = DEFAULT_TARGET_PATH) -> Definitions:
-    """target_path: where run summaries (runs/) and the gate's GX context go, as for `health`."""
+def build_definitions(project: DbtProject) -> Definitions:
+    """The gate and the publish use the project's dbt target folder, as `health` does: the gate
+    reads the same manifest as the asset graph, and run summaries go to its runs/."""
     dbt_assets = build_dbt_assets(project)
     refresh = define_asset_job(REFRESH_JOB, selection=AssetSelection.all())
-    pipeline = HealthPipeline(target=project.target or DEFAULT_TARGET, target_path=str(target_path))
+    pipeline = HealthPipeline(
+        target=project.target or DEFAULT_TARGET,
+        target_path=str(project.project_dir / project.target_path),
+    )
     return Definitions(
         assets=[dbt_assets, build_publish_assets(dbt_assets)],
         asset_checks=[build_quality_gate_checks(dbt_assets)],

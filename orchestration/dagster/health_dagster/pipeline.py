@@ -31,8 +31,9 @@ class StepRun:
 
 
 class HealthPipeline(ConfigurableResource):
-    """The dbt target (engine) and the dbt target folder the pipeline's steps use; the DuckDB
-    file and raw data come from HEALTH_DB_PATH and HEALTH_RAW_DATA_DIR, as for `health`."""
+    """The dbt target (engine) and the dbt target folder the pipeline's steps use (the gate reads
+    its manifest.json; run summaries go to its runs/); the DuckDB file and raw data come from
+    HEALTH_DB_PATH and HEALTH_RAW_DATA_DIR, as for `health`."""
 
     target: str = DEFAULT_TARGET
     target_path: str = str(DEFAULT_TARGET_PATH)

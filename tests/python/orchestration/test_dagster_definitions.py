@@ -109,7 +109,7 @@ def published_run(dbt_target_path: Path, tmp_path_factory: pytest.TempPathFactor
     its own; yields the definitions, the file and the environment it ran in."""
     folder = tmp_path_factory.mktemp("dagster_run")
     project = DbtProject(project_dir=REPO_DIR, target_path=dbt_target_path, target="duckdb")
-    definitions = build_definitions(project, target_path=folder / "target")
+    definitions = build_definitions(project)
     with pytest.MonkeyPatch.context() as env:
         for key, value in RUN_ENV.items():
             env.setenv(key, value)
@@ -122,7 +122,7 @@ def published_run(dbt_target_path: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_a_refresh_run_publishes_stamped_scores_with_its_summary(
-    published_run: tuple[Definitions, Path, pytest.MonkeyPatch],
+    published_run: tuple[Definitions, Path, pytest.MonkeyPatch], dbt_target_path: Path
 ) -> None:
     _, db_path, _ = published_run
     with duckdb.connect(str(db_path), read_only=True) as connection:
@@ -131,9 +131,7 @@ def test_a_refresh_run_publishes_stamped_scores_with_its_summary(
         ).fetchall()
         (run_id,) = connection.execute("select distinct run_id from health.publish_log").fetchone()
     assert versions == [(scoring_config_version(),)]
-    summary = json.loads(
-        (db_path.parent / "target" / "runs" / f"{run_id}.json").read_text()
-    )
+    summary = json.loads((dbt_target_path / "runs" / f"{run_id}.json").read_text())
     assert summary["command"] == "publish" and summary["status"] == "published"
     assert summary["accounts_scored"] > 0 and summary["checks"]["failed"] == 0
 
