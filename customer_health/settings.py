@@ -48,8 +48,6 @@ HISTORY_MODELS: tuple[tuple[str, str], ...] = (
     ("marts", "customer_health_score_change_attribution"),
     ("marts", "newly_at_risk_accounts"),
 )
-# Incremental history models whose working copy is reset from the published one before a build.
-WORKING_HISTORY_MODELS: tuple[tuple[str, str], ...] = HISTORY_MODELS[:4]
 PUBLISHED_MODELS = CURRENT_MODELS + HISTORY_MODELS
 PUBLISHED_SCHEMA = "health"
 # Spark has no multi-table transaction: each publish writes tables of its own in this schema, and

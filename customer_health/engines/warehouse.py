@@ -76,8 +76,8 @@ class Warehouse:
             return repr(value)
         return "'" + str(value).replace("'", "''") + "'"
 
-    def create_table_as(self, relation: str, select: str, partition_by: str | None = None) -> None:
-        """Create `relation` from a query (partition_by: a column, where the engine uses it)."""
+    def create_table_as(self, relation: str, select: str) -> None:
+        """Create `relation` from a query."""
         self.execute(f"create table {relation} as {select}")
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -95,6 +95,11 @@ class Warehouse:
         raise NotImplementedError
 
     def columns(self, schema: str, name: str) -> list[str]:
+        """A relation's column names, in order."""
+        return list(self.column_types(schema, name))
+
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        """A relation's columns, in order, with the engine's names of their types."""
         raise NotImplementedError
 
     @contextmanager
@@ -154,12 +159,12 @@ class DuckDBWarehouse(Warehouse):
             [schema, name],
         ).fetchone() == (1,)
 
-    def columns(self, schema: str, name: str) -> list[str]:
-        return [row[0] for row in self.connection.execute(
-            "select column_name from information_schema.columns "
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        return dict(self.connection.execute(
+            "select column_name, data_type from information_schema.columns "
             "where table_schema = ? and table_name = ? order by ordinal_position",
             [schema, name],
-        ).fetchall()]
+        ).fetchall())
 
     def close(self) -> None:
         self.connection.close()
@@ -213,12 +218,12 @@ class PostgresWarehouse(Warehouse):
             (schema, name),
         ) == [(1,)]
 
-    def columns(self, schema: str, name: str) -> list[str]:
-        return [row[0] for row in self.query(
-            "select column_name from information_schema.columns "
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        return dict(self.query(
+            "select column_name, data_type from information_schema.columns "
             "where table_schema = %s and table_name = %s order by ordinal_position",
             (schema, name),
-        )]
+        ))
 
     def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
         """Replace schema.table with the file's rows, every column as text, in one transaction."""
@@ -269,9 +274,8 @@ class SparkWarehouse(Warehouse):
             return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         return super().literal(value)
 
-    def create_table_as(self, relation: str, select: str, partition_by: str | None = None) -> None:
-        partitioned = f" partitioned by ({partition_by})" if partition_by else ""
-        self.execute(f"create table {relation} using parquet{partitioned} as {select}")
+    def create_table_as(self, relation: str, select: str) -> None:
+        self.execute(f"create table {relation} using parquet as {select}")
 
     def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         frame = self.session.sql(sql)
@@ -282,8 +286,9 @@ class SparkWarehouse(Warehouse):
             self.session.catalog.tableExists(f"{schema}.{name}")
         )
 
-    def columns(self, schema: str, name: str) -> list[str]:
-        return list(self.session.table(f"{schema}.{name}").columns)
+    def column_types(self, schema: str, name: str) -> dict[str, str]:
+        fields = self.session.table(f"{schema}.{name}").schema.fields
+        return {field.name: field.dataType.simpleString() for field in fields}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

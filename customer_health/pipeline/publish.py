@@ -1,17 +1,32 @@
-"""Publish built marts to schema `health`, log it, and keep history honest.
+"""Publish built marts to schema `health` and log it.
 
-DuckDB and PostgreSQL: one transaction (both have transactional DDL). Either every published
-relation is replaced and publish-log rows are appended, or nothing changes: BI never sees a
-half-published refresh. Spark has no multi-table transaction: each publish first writes its own
-copy of every relation into schema `health_versions` (`<relation>__<run id>`); only when all are
-written are the views in `health` switched to them, one statement each, then the publish-log
-rows appended. A failure before the switch leaves `health` untouched; each view switches
-atomically; the previous version is kept (for readers mid-query, and to roll back). The publish
-log is append-only.
+A build writes candidates in schema `marts`; BI reads schema `health`. A publish changes:
 
-The score history is an incremental dbt model. Its working copy (schema marts) is reset from the
-published copy before every build, so rows from a build that failed its checks, or was killed,
-never reach published history.
+- current relations (CURRENT_MODELS, published by a refresh only): replaced whole, by the
+  candidate's latest as-of date;
+- history relations (HISTORY_MODELS, published by refreshes and backfills): the published history
+  is the source of truth, which the history models read (dbt source `health`). A build writes only
+  some of its dates, and a publish replaces only those (`REPLACED_ROWS`): the dates the build
+  scored in score and component history; those and every later date in the change relations (a
+  rescored date is the previous date of the next one, whose comparison changes with it).
+  `newly_at_risk_accounts`, the latest date's list, is replaced whole. A column added to a history
+  model is added to its published relation, null on earlier dates.
+
+Nothing dbt manages is changed here, so a plain `dbt build` gives the rows a refresh publishes.
+
+DuckDB and PostgreSQL: one transaction (both have transactional DDL). History dates are deleted
+and inserted, whole relations dropped and created, publish-log rows appended; either all of it
+happens or nothing does, and BI never sees a half-published run.
+
+Spark has no multi-table transaction, and overwriting a date's partition of a plain Parquet table
+deletes its files before writing the new ones, with no way back. So each publish writes its own
+version of every relation it changes into schema `health_versions` (`<relation>__<run id>`): a
+whole relation as the candidate, a history relation as its published rows outside the replaced
+dates union all the candidate's rows (a copy of the whole history, written while `health` still
+shows the previous version). Only when all are written are the views in `health` switched to
+them, one statement each, then the publish-log rows appended. A failure before the switch leaves
+`health` untouched; each view switches atomically; the previous version is kept (for readers
+mid-query, and to roll back). The publish log is append-only.
 """
 
 from __future__ import annotations
@@ -28,14 +43,23 @@ from customer_health.settings import (
     PUBLISH_LOG_TABLE,
     PUBLISHED_SCHEMA,
     PUBLISHED_VERSIONS_SCHEMA,
-    WORKING_HISTORY_MODELS,
 )
 
 log = logging.getLogger(__name__)
 
 CANDIDATE_SCORES = "marts.customer_health_scores"
-# Partition column of the history tables on Spark (dbt's insert_overwrite replaces by date).
-HISTORY_PARTITION = "as_of_date"
+# The as-of dates the build scored (the dbt model int_as_of_dates).
+SCORED_DATES = "intermediate.int_as_of_dates"
+# The published rows a publish replaces in a history relation; the history models' candidates
+# hold exactly these. Relations not listed are replaced whole.
+ON_SCORED_DATES = f"as_of_date in (select as_of_date from {SCORED_DATES})"
+FROM_FIRST_SCORED_DATE = f"as_of_date >= (select min(as_of_date) from {SCORED_DATES})"
+REPLACED_ROWS = {
+    "customer_health_score_history": ON_SCORED_DATES,
+    "customer_health_score_component_history": ON_SCORED_DATES,
+    "customer_health_score_changes": FROM_FIRST_SCORED_DATE,
+    "customer_health_score_change_attribution": FROM_FIRST_SCORED_DATE,
+}
 # Published versions kept per relation on Spark: the current one and the one before it.
 VERSIONS_KEPT = 2
 
@@ -76,55 +100,91 @@ def publish_log_ddl(warehouse: Warehouse) -> str:
     return f"create table if not exists {PUBLISH_LOG_TABLE} ({column_list}){using}"
 
 
-def candidate_query(schema: str, model: str, latest_only: bool) -> str:
+def candidate_query(schema: str, model: str) -> str:
+    """The candidate rows a relation gets: a current relation's latest as-of date (all of the
+    undated quarantine), every row of a history relation."""
     source = f"{schema}.{model}"
-    where = (
-        f" where as_of_date = (select max(as_of_date) from {source})"
-        if latest_only and model != "quarantined_source_rows"
-        else ""
-    )
+    latest_only = (schema, model) in CURRENT_MODELS and model != "quarantined_source_rows"
+    where = f" where as_of_date = (select max(as_of_date) from {source})" if latest_only else ""
     return f"select * from {source}{where}"
 
 
 def publish(warehouse: Warehouse, record: PublishRecord) -> int:
     """Publish the candidate (see the module docstring); return how many score rows it built."""
-    models = [
-        (schema, model, (schema, model) in CURRENT_MODELS)
-        for schema, model in (CURRENT_MODELS if record.kind == "refresh" else ()) + HISTORY_MODELS
-    ]
+    relations = (CURRENT_MODELS if record.kind == "refresh" else ()) + HISTORY_MODELS
     built = warehouse.query(f"select count(*) from {CANDIDATE_SCORES}")[0][0]
     if warehouse.engine == "spark":
-        _publish_versions(warehouse, record, models)
+        _publish_versions(warehouse, record, relations)
     else:
         with warehouse.transaction():
             warehouse.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for schema, model, latest_only in models:
-                warehouse.execute(f"drop table if exists {PUBLISHED_SCHEMA}.{model}")
-                warehouse.create_table_as(
-                    f"{PUBLISHED_SCHEMA}.{model}", candidate_query(schema, model, latest_only)
-                )
+            for schema, model in relations:
+                _publish_in_place(warehouse, schema, model)
             _append_publish_log(warehouse, record)
     log.info("published a %s of %s score rows to schema %s", record.kind, built, PUBLISHED_SCHEMA)
     return built
 
 
+def _publish_in_place(warehouse: Warehouse, schema: str, model: str) -> None:
+    """DuckDB, PostgreSQL: replace a history relation's replaced rows, or a whole relation (in
+    the caller's transaction)."""
+    published = f"{PUBLISHED_SCHEMA}.{model}"
+    replaced = REPLACED_ROWS.get(model)
+    if replaced and warehouse.relation_exists(PUBLISHED_SCHEMA, model):
+        published_columns = warehouse.column_types(PUBLISHED_SCHEMA, model)
+        candidate_columns = warehouse.column_types(schema, model)
+        for name, kind in candidate_columns.items():
+            if name not in published_columns:
+                warehouse.execute(f"alter table {published} add column {name} {kind}")
+        names = ", ".join(candidate_columns)
+        warehouse.execute(f"delete from {published} where {replaced}")
+        warehouse.execute(f"insert into {published} ({names}) select {names} from {schema}.{model}")
+        return
+    warehouse.execute(f"drop table if exists {published}")
+    warehouse.create_table_as(published, candidate_query(schema, model))
+
+
+def version_query(warehouse: Warehouse, schema: str, model: str) -> str:
+    """Spark: the rows of a relation's new version. A history relation's: its published rows
+    outside the replaced ones union all the candidate's, by column name (a column only one side
+    has is null on the other's rows)."""
+    replaced = REPLACED_ROWS.get(model)
+    if not replaced or not warehouse.relation_exists(PUBLISHED_SCHEMA, model):
+        return candidate_query(schema, model)
+    published = warehouse.column_types(PUBLISHED_SCHEMA, model)
+    candidate = warehouse.column_types(schema, model)
+    columns = {**published, **candidate}
+
+    def select(relation: str, present: dict[str, str]) -> str:
+        values = (
+            name if name in present else f"cast(null as {kind}) as {name}"
+            for name, kind in columns.items()
+        )
+        return f"select {', '.join(values)} from {relation}"
+
+    return (
+        f"{select(f'{PUBLISHED_SCHEMA}.{model}', published)} where not ({replaced}) "
+        f"union all {select(f'{schema}.{model}', candidate)}"
+    )
+
+
 def _publish_versions(
-    warehouse: Warehouse, record: PublishRecord, models: list[tuple[str, str, bool]]
+    warehouse: Warehouse, record: PublishRecord, relations: tuple[tuple[str, str], ...]
 ) -> None:
     """Spark: write this run's versions, switch the views to them, log, drop old versions."""
     for schema in (PUBLISHED_SCHEMA, PUBLISHED_VERSIONS_SCHEMA):
         warehouse.execute(f"create schema if not exists {schema}")
-    for schema, model, latest_only in models:
+    for schema, model in relations:
         warehouse.create_table_as(
-            version_relation(model, record.run_id), candidate_query(schema, model, latest_only)
+            version_relation(model, record.run_id), version_query(warehouse, schema, model)
         )
-    for _, model, _ in models:
+    for _, model in relations:
         warehouse.execute(
             f"create or replace view {PUBLISHED_SCHEMA}.{model} as "
             f"select * from {version_relation(model, record.run_id)}"
         )
     _append_publish_log(warehouse, record)
-    for _, model, _ in models:
+    for _, model in relations:
         for old in old_versions(warehouse, model):
             warehouse.execute(f"drop table if exists {PUBLISHED_VERSIONS_SCHEMA}.{old}")
 
@@ -183,17 +243,3 @@ def logged_dates(warehouse: Warehouse, run_id: str) -> list[date]:
         f"where run_id = {warehouse.literal(run_id)} order by as_of_date"
     )
     return [row[0] for row in rows]
-
-
-def reset_working_history(warehouse: Warehouse) -> None:
-    """Make the working history equal to the published history (none if nothing is published)."""
-    with warehouse.transaction():
-        for schema, model in WORKING_HISTORY_MODELS:
-            warehouse.execute(f"create schema if not exists {schema}")
-            warehouse.execute(f"drop table if exists {schema}.{model}")
-            if warehouse.relation_exists(PUBLISHED_SCHEMA, model):
-                warehouse.create_table_as(
-                    f"{schema}.{model}",
-                    f"select * from {PUBLISHED_SCHEMA}.{model}",
-                    partition_by=HISTORY_PARTITION,
-                )

@@ -1,5 +1,10 @@
 """The gated run: check inputs, take the lock, dbt build -> quality gate -> publish.
 
+The build reads the published history (schema `health`) for every date it does not score and
+writes only candidates (schema `marts`); the publish then replaces the scored dates in the
+published history (and, on a refresh, the current scores). Nothing outside dbt changes what dbt
+built, so a plain `dbt build` of a date gives the rows a refresh of it publishes.
+
 On any failure the relations published in schema `health` are left exactly as they were. Each
 step raises a typed error (customer_health.errors) that the command line turns into its exit code;
 the run's `RunSummary` is filled as it goes, so a failed run is recorded as fully as a published
@@ -26,7 +31,6 @@ from customer_health.pipeline.publish import (
     PublishRecord,
     logged_dates,
     publish,
-    reset_working_history,
 )
 from customer_health.pipeline.run_summary import RunSummary
 from customer_health.settings import (
@@ -109,16 +113,14 @@ def prepared_build(
     options: RunOptions, dbt_vars: Mapping[str, object] | None = None
 ) -> Iterator[dict[str, object]]:
     """Hold the refresh lock and prepare a `dbt build` as every run of the pipeline does: check
-    the raw inputs, reset the working history from the published one; yield the vars the build
-    must get (dbt_vars plus the scoring-config version, so no score is stamped 'unversioned').
+    the raw inputs; yield the vars the build must get (dbt_vars plus the scoring-config version,
+    so no score is stamped 'unversioned'). The build reads the published history itself.
 
     For orchestrators that run `dbt build` themselves (dagster-dbt), around their build too.
     """
     paths = options.paths()
     with pipeline_lock(paths.target, paths.lock_anchor):
         check_inputs(paths)
-        with connect(paths.target, paths.db_path) as warehouse:
-            reset_working_history(warehouse)
         yield {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: scoring_config_version()}
 
 

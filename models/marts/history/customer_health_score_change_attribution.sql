@@ -1,15 +1,17 @@
 {#- Why a score moved: per account, as-of date and metric, the metric's value and the points it
     contributed on this and on the previous scored date, and the difference. The differences sum to
-    the change of the unrounded score (a metric without points contributes 0). Incremental: a
-    run recomputes only the dates it scores and later ones. -#}
-
--- depends_on: {{ ref('int_as_of_dates') }}, {{ ref('customer_health_score_history') }}
+    the change of the unrounded score (a metric without points contributes 0). Holds the dates
+    this build scores and every later published date (their previous date may be a rescored one),
+    compared with published history where the previous date is not scored by this build. -#}
 
 with
 
 component_history as (
 
-    {{ history_since_previous_date(ref('customer_health_score_component_history')) }}
+    {{ history_since_previous_date('customer_health_score_component_history', [
+        'account_id', 'as_of_date', 'metric_name', 'display_name', 'unit', 'metric_value',
+        'points_contributed',
+    ]) }}
 
 ),
 
@@ -23,7 +25,6 @@ with_previous as (
         unit,
         metric_value,
         coalesce(points_contributed, 0) as points_contributed,
-        scoring_config_version,
         lag(as_of_date) over metric_history as previous_as_of_date,
         lag(metric_value) over metric_history as previous_metric_value,
         coalesce(lag(points_contributed) over metric_history, 0)
@@ -55,10 +56,7 @@ final as (
         ) as bigint) as change_rank
 
     from with_previous
-    where previous_as_of_date is not null
-    {%- if is_incremental() %}
-        and as_of_date >= {{ first_rescored_date() }}
-    {%- endif %}
+    where previous_as_of_date is not null and as_of_date >= {{ first_rescored_date() }}
 
 )
 

@@ -1,24 +1,24 @@
 {#- One row per account per scored date after its first: the previous score, the change, a trend
     (improving / stable / declining, var trend_threshold_points), whether the status fell from the
     best one of the health_statuses seed (healthy) to a worse one, and the metrics that moved the
-    score most, in words. Incremental: a run recomputes only the dates it scores and later ones. -#}
-
--- depends_on: {{ ref('int_as_of_dates') }}
+    score most, in words. Holds the dates this build scores and every later published date (their
+    previous date may be a rescored one), compared with published history where the previous date
+    is not scored by this build. -#}
 
 with
 
 score_history as (
 
-    {{ history_since_previous_date(ref('customer_health_score_history')) }}
+    {{ history_since_previous_date('customer_health_score_history', [
+        'account_id', 'as_of_date', 'account_name', 'segment', 'health_score', 'grade', 'status',
+        'scoring_config_version', 'driver_1',
+    ]) }}
 
 ),
 
 attribution as (
 
     select * from {{ ref('customer_health_score_change_attribution') }}
-    {%- if is_incremental() %}
-    where as_of_date >= {{ first_rescored_date() }}
-    {%- endif %}
 
 ),
 
@@ -133,9 +133,7 @@ final as (
         on
             with_previous.account_id = movers.account_id
             and with_previous.as_of_date = movers.as_of_date
-    {%- if is_incremental() %}
     where with_previous.as_of_date >= {{ first_rescored_date() }}
-    {%- endif %}
 
 )
 

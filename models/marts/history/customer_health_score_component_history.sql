@@ -1,9 +1,9 @@
-{#- Every metric component ever built, one row per account, as-of date and metric; replaced per
-    as-of date like customer_health_score_history. -#}
-{{ config(on_schema_change='append_new_columns') }}
+{#- The metric components of the dates this build scores, one row per account, as-of date and
+    metric; published in place of those dates like customer_health_score_history. A view, for the
+    same reason. -#}
+{{ config(materialized='view') }}
 
--- Same columns as the model it keeps (its contract lists them too): a column added there is
--- added to the existing table (on_schema_change).
+-- Same columns as the model it keeps (its contract lists them too).
 -- noqa: disable=AM04
 with
 

@@ -1,11 +1,10 @@
-{#- Every score ever built, one row per account per as-of date. Re-scoring a date replaces that
-    date's rows (delete+insert on the key), so backfills are idempotent. The refresh resets this
-    table from the published copy before each build, so an unpublished (failed) run never stays
-    in history. -#}
-{{ config(on_schema_change='append_new_columns') }}
+{#- The scores of the dates this build scores, one row per account per as-of date: what a publish
+    puts in place of those dates in the published history (health.customer_health_score_history,
+    which holds every date ever published and which the change models read for the other dates).
+    A view: these rows are the build's scores, not a second copy of them. -#}
+{{ config(materialized='view') }}
 
--- Same columns as the model it keeps (its contract lists them too): a column added there is
--- added to the existing table (on_schema_change).
+-- Same columns as the model it keeps (its contract lists them too).
 -- noqa: disable=AM04
 with
 

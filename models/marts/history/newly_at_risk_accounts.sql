@@ -1,7 +1,8 @@
 {#- Accounts whose status fell from healthy on the latest scored date, with why: the outreach list
-    for customer-success managers. Only the latest date, so a table, not incremental like the rest
-    of the folder. -#}
-{{ config(materialized='table') }}
+    for customer-success managers. The latest scored date is the latest of the dates this build
+    scores and the published ones: customer_health_score_changes holds it, as it rebuilds every
+    date from the build's first one on (unless the build scored no account at all). Only that
+    date, so a publish replaces this list whole. -#}
 
 with
 
@@ -11,9 +12,18 @@ changes as (
 
 ),
 
+scored_dates as (
+
+    select as_of_date from {{ ref('customer_health_score_history') }}
+    union all
+    select published.as_of_date
+    from {{ published_history('customer_health_score_history') }} as published
+
+),
+
 latest as (
 
-    select max(as_of_date) as as_of_date from changes
+    select max(as_of_date) as as_of_date from scored_dates
 
 ),
 
