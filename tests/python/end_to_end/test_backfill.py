@@ -1,7 +1,10 @@
-"""Backfills: date steps, idempotent re-runs, and history that leaves current scores alone."""
+"""Backfills: date steps, idempotent re-runs, history that leaves current scores alone, and the
+published history as the one source of history (a chain of builds, or a plain `dbt build`, agrees
+with one build of all dates, or a refresh)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +16,7 @@ import duckdb
 from helpers.project import run_health
 
 from customer_health.pipeline.backfill import as_of_dates, month_ends
-from customer_health.settings import PROJECT_DIR
+from customer_health.settings import HISTORY_MODELS, PROJECT_DIR, scoring_config_version
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
 
@@ -93,38 +96,73 @@ def test_rerunning_a_backfill_replaces_dates_instead_of_adding_rows(tmp_path: Pa
     assert changes[0] == changes[1] > 0
 
 
-CHANGE_MODELS = ("customer_health_score_change_attribution", "customer_health_score_changes")
+def dbt_build(db_path: Path, target: Path, dbt_vars: dict[str, object]) -> None:
+    """A plain `dbt build` (no gate, no publish), stamped with the scoring configuration's version
+    as a refresh stamps it."""
+    env = dict(os.environ, HEALTH_DB_PATH=str(db_path), HEALTH_RAW_DATA_DIR=str(SAMPLE_DATA),
+               DBT_SEND_ANONYMOUS_USAGE_STATS="False")
+    dbt_vars = {**dbt_vars, "scoring_config_version": scoring_config_version()}
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT_DIR),
+         "--profiles-dir", str(PROJECT_DIR), "--target-path", str(target),
+         "--exclude-resource-type", "test", "unit_test", "--vars", json.dumps(dbt_vars)],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]
 
 
-def change_rows(db_path: Path, schema: str, model: str) -> list[tuple]:
+def rows(db_path: Path, relation: str, where: str = "") -> list[tuple]:
+    """A relation's rows, sorted, without the dbt invocation id (one per build)."""
     with duckdb.connect(str(db_path), read_only=True) as connection:
-        return sorted(connection.execute(f"select * from {schema}.{model}").fetchall(), key=repr)
+        return sorted(connection.execute(
+            f"select columns(lambda c: c != 'dbt_invocation_id') from {relation} {where}"
+        ).fetchall(), key=repr)
 
 
-def test_incremental_change_models_equal_a_full_recompute(tmp_path: Path) -> None:
-    """Change models only recompute the dates a run scores, yet match a rebuild from history:
-    Dec is first compared with Oct (Nov missing), then Nov is backfilled between them."""
+def test_a_chain_of_backfills_publishes_what_one_build_of_all_dates_makes(tmp_path: Path) -> None:
+    """Each build reads the rest of history from what is published and writes only its dates,
+    yet the published history equals one build of all dates on an empty warehouse. Dec is first
+    compared with Oct (Nov missing), then Nov is backfilled between them."""
     db_path = tmp_path / "scores.duckdb"
     run_backfill(db_path, tmp_path / "target", "2024-09-01", "2024-10-31")
     run_backfill(db_path, tmp_path / "target", "2024-12-01", "2024-12-31")
     run_backfill(db_path, tmp_path / "target", "2024-11-01", "2024-11-30")
-    recomputed = tmp_path / "recomputed.duckdb"
-    shutil.copyfile(db_path, recomputed)
-    env = dict(os.environ, HEALTH_DB_PATH=str(recomputed), HEALTH_RAW_DATA_DIR=str(SAMPLE_DATA),
-               DBT_SEND_ANONYMOUS_USAGE_STATS="False")
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(PROJECT_DIR),
-         "--profiles-dir", str(PROJECT_DIR), "--target-path", str(tmp_path / "target_full"),
-         "--full-refresh", "--exclude-resource-type", "test", "unit_test",
-         "--select", *CHANGE_MODELS],
-        env=env, capture_output=True, text=True, check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-3000:]
-    for model in CHANGE_MODELS:
-        incremental = change_rows(db_path, "health", model)
-        assert incremental == change_rows(recomputed, "marts", model), model
-    changes = change_rows(db_path, "health", "customer_health_score_changes")
+    all_at_once = tmp_path / "all_at_once.duckdb"
+    month_ends_built = month_ends(date(2024, 9, 1), date(2024, 12, 31))
+    dbt_build(all_at_once, tmp_path / "target_all", {
+        "as_of_dates": [day.isoformat() for day in month_ends_built]
+    })
+    for _, model in HISTORY_MODELS:
+        published = rows(db_path, f"health.{model}")
+        assert published, model
+        assert published == rows(all_at_once, f"marts.{model}"), model
+    changes = rows(db_path, "health.customer_health_score_changes")
     previous = {(row[1], row[2]) for row in changes}
     assert previous == {(date(2024, 10, 31), date(2024, 9, 30)),
                         (date(2024, 11, 30), date(2024, 10, 31)),
                         (date(2024, 12, 31), date(2024, 11, 30))}
+
+
+def test_a_plain_dbt_build_gives_the_history_rows_a_refresh_publishes(tmp_path: Path) -> None:
+    """After a published backfill, `dbt build` of the next date makes the rows a refresh of that
+    date publishes, compared with the published previous date, and changes nothing published."""
+    backfilled = tmp_path / "backfilled.duckdb"
+    run_backfill(backfilled, tmp_path / "target", "2024-10-01", "2024-11-30")
+    refreshed = tmp_path / "refreshed.duckdb"
+    shutil.copyfile(backfilled, refreshed)
+    published_before = rows(backfilled, "health.customer_health_score_history")
+
+    dbt_build(backfilled, tmp_path / "target_plain", {"as_of_date": "2024-12-31"})
+    result = run_health("refresh", [
+        "--as-of-date", "2024-12-31", "--db-path", str(refreshed), "--raw-data-dir",
+        str(SAMPLE_DATA), "--target-path", str(tmp_path / "target"), "--quiet",
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    for _, model in HISTORY_MODELS:
+        built = rows(backfilled, f"marts.{model}")
+        assert built, model
+        assert built == rows(refreshed, f"health.{model}", "where as_of_date = '2024-12-31'"), model
+    assert rows(backfilled, "health.customer_health_score_history") == published_before
+    changes = rows(backfilled, "marts.customer_health_score_changes")
+    assert {row[2] for row in changes} == {date(2024, 11, 30)}

@@ -1,4 +1,5 @@
-"""Publishing replaces every relation in schema health at once and logs it, on every engine.
+"""Publishing changes schema health at once and logs it, on every engine: current relations
+replaced whole, history relations only on the dates the build wrote.
 
 DuckDB and PostgreSQL publish in one transaction; Spark writes versioned tables and switches the
 views in `health` only after all are written. Either way a publish that fails leaves `health`
@@ -14,10 +15,18 @@ from pathlib import Path
 import pytest
 
 from customer_health.engines.warehouse import Warehouse, connect
-from customer_health.pipeline.publish import VERSIONS_KEPT, CheckCounts, PublishRecord, publish
+from customer_health.pipeline.publish import (
+    SCORED_DATES,
+    VERSIONS_KEPT,
+    CheckCounts,
+    PublishRecord,
+    publish,
+)
 from customer_health.settings import PUBLISHED_MODELS, PUBLISHED_VERSIONS_SCHEMA
 
-SCHEMAS = ("health", "marts", PUBLISHED_VERSIONS_SCHEMA)
+SCHEMAS = ("health", "marts", "intermediate", PUBLISHED_VERSIONS_SCHEMA)
+CHANGE_MODELS = ("customer_health_score_changes", "customer_health_score_change_attribution")
+OCT, NOV, DEC = "2024-10-31", "2024-11-30", "2024-12-31"
 
 
 @pytest.fixture(params=["duckdb", "postgres", "spark"])
@@ -39,27 +48,52 @@ def warehouse(
         yield opened
 
 
-def make_candidate(warehouse: Warehouse, scores: list[tuple[str, float]]) -> None:
-    """Candidate marts the way dbt leaves them: every published model, scores as given."""
-    columns = (
-        f"cast({{}} as {warehouse.text_type}) as account_id, date '2024-12-31' as as_of_date, "
-        f"cast({{}} as {warehouse.double_type}) as health_score"
-    )
-    rows = " union all ".join(
-        "select " + columns.format(warehouse.literal(account), score) for account, score in scores
+def make_candidate(
+    warehouse: Warehouse,
+    scores: list[tuple[str, float]],
+    dates: tuple[str, ...] = (DEC,),
+    later_dates: tuple[str, ...] = (),
+    extra_history_column: bool = False,
+) -> None:
+    """Candidate marts the way dbt leaves them: in every published model the scores as given on
+    each scored date (the change models: on the later dates too), and the scored dates.
+    extra_history_column: the two history copies have a column more (`note`)."""
+    def select(model: str, day: str, account: str, score: float) -> str:
+        note = f", cast('new' as {warehouse.text_type}) as note" if (
+            extra_history_column and model.endswith("history")
+        ) else ""
+        return (
+            f"select cast({warehouse.literal(account)} as {warehouse.text_type}) as account_id, "
+            f"date '{day}' as as_of_date, cast({score} as {warehouse.double_type}) as health_score"
+            f"{note}"
+        )
+
+    for schema in ("marts", "intermediate"):
+        warehouse.execute(f"create schema if not exists {schema}")
+    warehouse.execute(f"drop table if exists {SCORED_DATES}")
+    warehouse.create_table_as(
+        SCORED_DATES, " union all ".join(f"select date '{day}' as as_of_date" for day in dates)
     )
     for schema, model in PUBLISHED_MODELS:
-        warehouse.execute(f"create schema if not exists {schema}")
+        days = dates + (later_dates if model in CHANGE_MODELS else ())
         warehouse.execute(f"drop table if exists {schema}.{model}")
-        select = rows if model == "customer_health_scores" else (
-            "select " + columns.format("null", "null") + " where 1 = 0"
-        )
-        warehouse.create_table_as(f"{schema}.{model}", select)
+        warehouse.create_table_as(f"{schema}.{model}", " union all ".join(
+            select(model, day, account, score) for day in days for account, score in scores
+        ))
 
 
 def published_scores(warehouse: Warehouse) -> list[tuple]:
     return sorted(
         warehouse.query("select account_id, health_score from health.customer_health_scores")
+    )
+
+
+def published_rows(warehouse: Warehouse, model: str) -> list[tuple]:
+    """(as-of date as text, account, score) of a published relation, sorted."""
+    return sorted(
+        (str(day), account, score) for account, day, score in warehouse.query(
+            f"select account_id, as_of_date, health_score from health.{model}"
+        )
     )
 
 
@@ -96,7 +130,37 @@ def test_a_failing_publish_leaves_the_published_relations_untouched(
         publish(warehouse, PublishRecord("run2", "cfg2"))
 
     assert published_scores(warehouse) == [("a1", 90.0)]
+    assert published_rows(warehouse, "customer_health_score_history") == [(DEC, "a1", 90.0)]
     assert warehouse.query("select count(*) from health.publish_log")[0][0] == 1
+
+
+def test_history_is_replaced_only_on_the_dates_a_build_wrote(warehouse: Warehouse) -> None:
+    make_candidate(warehouse, [("a1", 1.0)], dates=(OCT, DEC))
+    publish(warehouse, PublishRecord("run1", "cfg", kind="backfill"))
+    # Nov, scored between them, is Dec's previous date now: the change models hold Dec as well.
+    # The history copies gained a column since.
+    make_candidate(
+        warehouse, [("a1", 2.0)], dates=(NOV,), later_dates=(DEC,), extra_history_column=True
+    )
+    for run_id in ("run2", "run2_again"):
+        publish(warehouse, PublishRecord(run_id, "cfg", kind="backfill"))
+
+        assert published_rows(warehouse, "customer_health_score_history") == [
+            (OCT, "a1", 1.0), (NOV, "a1", 2.0), (DEC, "a1", 1.0)
+        ], "only the scored date is replaced, once however often it is published"
+        for model in CHANGE_MODELS:
+            assert published_rows(warehouse, model) == [
+                (OCT, "a1", 1.0), (NOV, "a1", 2.0), (DEC, "a1", 2.0)
+            ], f"{model}: replaced from the first scored date on"
+        assert published_rows(warehouse, "newly_at_risk_accounts") == [(NOV, "a1", 2.0)], (
+            "replaced whole"
+        )
+    notes = warehouse.query(
+        "select as_of_date, note from health.customer_health_score_component_history"
+    )
+    assert sorted((str(day), note) for day, note in notes) == [
+        (OCT, None), (NOV, "new"), (DEC, None)
+    ]
 
 
 @pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
