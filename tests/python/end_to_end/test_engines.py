@@ -2,10 +2,12 @@
 
 The sample data, with two values made unparseable (a churn event's refund amount and another's
 date: churn events are an outcome, never a score input, so the scores stay those of the sample),
-goes through load -> refresh (dbt build -> quality gate -> publish) on each engine: DuckDB
-(a file), PostgreSQL (a scratch cluster the tests start) and Spark (a local session). The
-published relations, exported in an engine-neutral form, must be byte-identical, every column
-included. Then weights that do not sum to 1 must publish nothing on PostgreSQL and Spark.
+goes through load -> backfill of the month before -> refresh (dbt build -> quality gate ->
+publish) on each engine: DuckDB (a file), PostgreSQL (a scratch cluster the tests start) and Spark
+(a local session). The refresh compares its date with the backfilled one, read from the published
+history. The published relations, exported in an engine-neutral form, must be byte-identical,
+every column included. Then weights that do not sum to 1 must publish nothing on PostgreSQL and
+Spark.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ COMPARED = (
     "customer_health_score_components",
     "quarantined_source_rows",
     "at_risk_accounts",
+    "customer_health_score_history",
+    "customer_health_score_component_history",
+    "customer_health_score_changes",
+    "customer_health_score_change_attribution",
+    "newly_at_risk_accounts",
 )
 BAD_REFUND = ("C-816288", "refund_amount_usd", "12,5 USD", "invalid_refund_amount")
 BAD_DATE = ("C-5a81e7", "churn_date", "2024-02-30", "invalid_churn_date")
@@ -46,7 +53,10 @@ class EngineRun:
     export: Path
 
     def export_again(self, folder: Path) -> Path:
-        completed, _ = run_timed("export", [*self.args, "--out", str(folder)], self.env)
+        relations = [argument for relation in COMPARED for argument in ("--relation", relation)]
+        completed, _ = run_timed(
+            "export", [*self.args, *relations, "--out", str(folder)], self.env
+        )
         assert completed.returncode == 0, output_of(completed)
         return folder
 
@@ -81,7 +91,8 @@ def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def runs(
     tmp_path_factory: pytest.TempPathFactory, raw_dir: Path, postgres_env: dict[str, str]
 ) -> dict[str, EngineRun]:
-    """Load, refresh and export on every engine (minutes: Spark starts a JVM per process)."""
+    """Load, backfill, refresh and export on every engine (minutes: Spark starts a JVM per
+    process)."""
     work = tmp_path_factory.mktemp("engines")
     results = {}
     for engine in ENGINES:
@@ -95,6 +106,14 @@ def runs(
         )
         assert load.returncode == 0, output_of(load)
         timings.append(f"load {seconds:.0f} s")
+        backfill, seconds = run_timed(
+            "backfill",
+            [*args, "--from", "2024-11-01", "--to", "2024-11-30", "--raw-data-dir", str(raw_dir),
+             "--target-path", str(work / engine), "--quiet"],
+            env,
+        )
+        assert backfill.returncode == 0, f"{engine}: {output_of(backfill)}"
+        timings.append(f"backfill {seconds:.0f} s")
         refresh, seconds = run_timed(
             "refresh",
             [*args, "--raw-data-dir", str(raw_dir), "--target-path", str(work / engine),
@@ -135,6 +154,16 @@ def test_every_active_account_is_scored(runs: dict[str, EngineRun]) -> None:
     scores = rows_of(runs["duckdb"].export, "customer_health_scores")
     assert len(scores) == 500
     assert {row["as_of_date"] for row in scores} == {"2024-12-31"}
+
+
+def test_the_refresh_is_compared_with_the_published_backfill(runs: dict[str, EngineRun]) -> None:
+    export = runs["duckdb"].export
+    history = rows_of(export, "customer_health_score_history")
+    assert {row["as_of_date"] for row in history} == {"2024-11-30", "2024-12-31"}
+    changes = rows_of(export, "customer_health_score_changes")
+    assert {(row["as_of_date"], row["previous_as_of_date"]) for row in changes} == {
+        ("2024-12-31", "2024-11-30")
+    }
 
 
 @pytest.mark.parametrize("engine", ENGINES)
