@@ -5,8 +5,8 @@ A build writes candidates in schema `marts`; BI reads schema `health`. A publish
 - current relations (CURRENT_MODELS, published by a refresh only): replaced whole, by the
   candidate's latest as-of date;
 - history relations (HISTORY_MODELS, published by refreshes and backfills): the published history
-  is the source of truth, which the history models read (dbt source `health`). A build writes only
-  some of its dates, and a publish replaces only those (`REPLACED_ROWS`): the dates the build
+  is the source of truth, which the history models read (dbt source `health`). A build writes
+  only some dates of it, and a publish replaces only those (`REPLACED_ROWS`): the dates the build
   scored in score and component history; those and every later date in the change relations (a
   rescored date is the previous date of the next one, whose comparison changes with it).
   `newly_at_risk_accounts`, the latest date's list, is replaced whole. A column added to a history
@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 CANDIDATE_SCORES = "marts.customer_health_scores"
 # The as-of dates the build scored (the dbt model int_as_of_dates).
 SCORED_DATES = "intermediate.int_as_of_dates"
-# The published rows a publish replaces in a history relation; the history models' candidates
-# hold exactly these. Relations not listed are replaced whole.
+# The published rows a publish replaces in a history relation: the dates its model holds (the
+# change models: from first_rescored_date() on, macros/history_since_previous_date.sql).
+# Relations not listed are replaced whole.
 ON_SCORED_DATES = f"as_of_date in (select as_of_date from {SCORED_DATES})"
 FROM_FIRST_SCORED_DATE = f"as_of_date >= (select min(as_of_date) from {SCORED_DATES})"
 REPLACED_ROWS = {
