@@ -40,8 +40,8 @@ def build_dbt_assets(project: DbtProject) -> AssetsDefinition:
         context: AssetExecutionContext, dbt: DbtCliResource, health: HealthPipeline
     ) -> Iterator[Any]:
         """`dbt build` under the refresh lock, after the steps that precede every build of the
-        pipeline (raw inputs checked, working history reset from the published one), with the
-        vars a refresh passes (the scoring-config version). It publishes nothing."""
+        pipeline (raw inputs checked), with the vars a refresh passes (the scoring-config
+        version). It publishes nothing; its history models read the published history."""
         options = health.run_options()
         with failures_for_health_errors(), prepared_build(options) as dbt_vars:
             # dbt gets the DuckDB file and raw data folder as absolute paths, as `health` gives them
