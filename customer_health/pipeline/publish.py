@@ -127,8 +127,8 @@ def publish(warehouse: Warehouse, record: PublishRecord) -> int:
 
 
 def _publish_in_place(warehouse: Warehouse, schema: str, model: str) -> None:
-    """DuckDB, PostgreSQL: replace a history relation's replaced rows, or a whole relation (in
-    the caller's transaction)."""
+    """DuckDB, PostgreSQL, in the caller's transaction: delete and insert the rows a build
+    rewrote in a history relation (adding its new columns first), or replace a whole relation."""
     published = f"{PUBLISHED_SCHEMA}.{model}"
     replaced = REPLACED_ROWS.get(model)
     if replaced and warehouse.relation_exists(PUBLISHED_SCHEMA, model):
