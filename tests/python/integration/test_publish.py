@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from customer_health.dbt_project import PUBLISHED_MODELS
 from customer_health.engines.warehouse import Warehouse, connect
 from customer_health.pipeline.publish import VERSIONS_KEPT, CheckCounts, PublishRecord, publish
-from customer_health.settings import PUBLISHED_MODELS, PUBLISHED_VERSIONS_SCHEMA
+from customer_health.settings import PUBLISHED_VERSIONS_SCHEMA
 
 SCHEMAS = ("health", "marts", PUBLISHED_VERSIONS_SCHEMA)
 

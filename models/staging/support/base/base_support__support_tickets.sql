@@ -1,7 +1,5 @@
-{%- set raw_columns = [
-    'ticket_id', 'account_id', 'submitted_at', 'closed_at', 'resolution_time_hours',
-    'priority', 'first_response_time_minutes', 'satisfaction_score', 'escalation_flag',
-] %}
+{#- The raw columns staging reads, as the source declares them. -#}
+{%- set raw_columns = required_raw_columns('support', 'support_tickets') %}
 
 with
 
