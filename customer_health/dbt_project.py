@@ -4,7 +4,7 @@ meta `published`: current or history). Each is declared once, in the dbt project
 
 The manifest is `<target path>/manifest.json`, written by every dbt parse and build. It is used
 when it was parsed for the target's adapter and is newer than every file of the project;
-otherwise `dbt parse` (dbt's programmatic runner, in this process) writes it first. The manifest
+otherwise `dbt parse` writes it first (in a child process, see parse_project). The manifest
 rather than the YAML: dbt has then applied its own rules (Jinja rendered, dbt_project.yml configs
 merged into each node, identifiers defaulted to names), so Python sees what dbt builds.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -226,23 +227,31 @@ def manifest_is_fresh(
 
 
 def parse_project(target_path: Path, target: str, project_dir: Path = PROJECT_DIR) -> None:
-    """`dbt parse` for the target, writing target_path/manifest.json."""
-    from dbt.cli.main import dbtRunner
+    """`dbt parse` for the target, writing target_path/manifest.json.
+
+    In a child process, not with dbtRunner in this one: dbt would leave its global state here
+    (flags, the adapter, and multiprocessing locks that the command's hard exit then reports as
+    leaked semaphores on stderr, after the one-line cause of a failure).
+    """
+    from customer_health.pipeline.dbt import dbt_executable
 
     log.info("parsing the dbt project for %s (manifest in %s)", target, target_path)
-    result = dbtRunner().invoke([
-        "parse",
-        "--project-dir", str(project_dir),
-        "--profiles-dir", str(project_dir),
-        "--target", target,
-        "--target-path", str(target_path),
-        "--log-path", str(target_path / "logs"),
-        "--log-level", "none",
-    ])
-    if not result.success:
-        cause = " ".join(str(result.exception or "").split()) or "see the dbt log"
+    completed = subprocess.run(
+        [
+            dbt_executable(), "parse",
+            "--project-dir", str(project_dir),
+            "--profiles-dir", str(project_dir),
+            "--target", target,
+            "--target-path", str(target_path),
+            "--log-path", str(target_path / "logs"),
+            "--quiet",
+        ],
+        capture_output=True, text=True, check=False,
+    )
+    if completed.returncode != 0:
+        cause = " ".join((completed.stdout + completed.stderr).split()) or "see the dbt log"
         raise BadInputError(
-            f"the dbt project does not parse: {cause[:600]} ({target_path / 'logs' / 'dbt.log'})"
+            f"the dbt project does not parse: {cause[-600:]} ({target_path / 'logs' / 'dbt.log'})"
         )
 
 

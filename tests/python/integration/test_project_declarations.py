@@ -4,12 +4,15 @@ or the published marts follows the declarations."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from customer_health.dbt_project import ProjectFacts, load_manifest
+from customer_health.errors import BadInputError
+from customer_health.settings import PROJECT_DIR
 
 Manifest = dict[str, Any]
 
@@ -97,3 +100,16 @@ def test_a_manifest_of_another_adapter_is_parsed_again(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"metadata": {"adapter_type": "postgres"}}')
 
     assert load_manifest(tmp_path, "duckdb")["metadata"]["adapter_type"] == "duckdb"
+
+
+def test_a_project_that_does_not_parse_is_bad_input(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    shutil.copy(PROJECT_DIR / "profiles.yml", project / "profiles.yml")
+    (project / "dbt_project.yml").write_text(
+        "name: broken\nversion: '1'\nconfig-version: 2\nprofile: customer_health\n"
+    )
+    (project / "models" / "m.sql").write_text("select {{ ref( }}")
+
+    with pytest.raises(BadInputError, match="does not parse"):
+        load_manifest(tmp_path / "target", "duckdb", project)
