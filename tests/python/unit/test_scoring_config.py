@@ -38,7 +38,7 @@ def test_every_scoring_var_is_a_project_var() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("usage_window_days", 31), ("min_weight_coverage", 0.5), ("low_coverage_status", "unhealthy"),
-     ("urgent_priorities", ["urgent", "high"])],
+     ("urgent_priorities", ["urgent", "high"]), ("plausible_dates", {"min": "2000-01-01"})],
 )
 def test_changing_a_scoring_var_changes_the_version(
     project: Path, name: str, value: object
