@@ -24,11 +24,18 @@ from typing import Any, overload
 import yaml
 
 from customer_health.errors import BadInputError
-from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR, PROJECT_FILE
+from customer_health.settings import (
+    DEFAULT_TARGET,
+    PROFILE_NAME,
+    PROJECT_DIR,
+    PROJECT_FILE,
+    dbt_executable,
+)
 
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+PROFILES_FILE = "profiles.yml"  # beside dbt_project.yml: every dbt call passes --profiles-dir
 # Folders of the project's dbt files, and dbt's defaults for them.
 PROJECT_PATH_KEYS = {
     "model-paths": ["models"],
@@ -206,7 +213,7 @@ def project_files(project_dir: Path = PROJECT_DIR) -> Iterator[Path]:
     """Every file dbt reads to parse the project."""
     config = project_config(project_dir)
     yield project_dir / PROJECT_FILE
-    yield from (path for path in [project_dir / "profiles.yml"] if path.exists())
+    yield from (path for path in [project_dir / PROFILES_FILE] if path.exists())
     for key, default in PROJECT_PATH_KEYS.items():
         for folder in config.get(key) or default:
             yield from (path for path in (project_dir / folder).rglob("*") if path.is_file())
@@ -233,8 +240,6 @@ def parse_project(target_path: Path, target: str, project_dir: Path = PROJECT_DI
     (flags, the adapter, and multiprocessing locks that the command's hard exit then reports as
     leaked semaphores on stderr, after the one-line cause of a failure).
     """
-    from customer_health.pipeline.dbt import dbt_executable
-
     log.info("parsing the dbt project for %s (manifest in %s)", target, target_path)
     completed = subprocess.run(
         [
@@ -261,14 +266,21 @@ def default_target_path(project_dir: Path = PROJECT_DIR) -> Path:
     return project_dir / (folder or "target")
 
 
+def adapter_type(target: str, project_dir: Path = PROJECT_DIR) -> str:
+    """The adapter (engine type) of a profiles.yml target."""
+    profiles = yaml.safe_load((project_dir / PROFILES_FILE).read_text(encoding="utf-8")) or {}
+    outputs = (profiles.get(PROFILE_NAME) or {}).get("outputs") or {}
+    if target not in outputs:
+        raise BadInputError(f"{PROFILES_FILE} has no target {target!r} in profile {PROFILE_NAME}")
+    return str(outputs[target]["type"])
+
+
 def load_manifest(
     target_path: Path, target: str = DEFAULT_TARGET, project_dir: Path = PROJECT_DIR
 ) -> dict[str, Any]:
     """The project's manifest for the target, parsed first when missing or stale."""
-    from customer_health.engines.warehouse import target_credentials
-
     manifest_path = target_path / MANIFEST_FILE
-    if not manifest_is_fresh(manifest_path, target_credentials(target).type, project_dir):
+    if not manifest_is_fresh(manifest_path, adapter_type(target, project_dir), project_dir):
         parse_project(target_path, target, project_dir)
     with manifest_path.open(encoding="utf-8") as handle:
         return json.load(handle)

@@ -6,6 +6,7 @@ customer_health.dbt_project."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,12 @@ class PipelinePaths:
             GX_ANALYTICS_ENABLED="False",
         )
         return env
+
+
+def dbt_executable() -> str:
+    """The dbt command installed beside this Python, else the one on PATH."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
 
 
 def raw_data_format() -> str:

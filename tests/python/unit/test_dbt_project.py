@@ -123,6 +123,9 @@ def small_project(tmp_path: Path) -> Path:
     (project / "models").mkdir(parents=True)
     (project / "dbt_project.yml").write_text("name: p\nmodel-paths: [models]\n")
     (project / "models" / "m.sql").write_text("select 1")
+    (project / "profiles.yml").write_text(
+        "customer_health:\n  outputs:\n    local: {type: duckdb, path: x.duckdb}\n"
+    )
     target = project / "target"
     target.mkdir()
     (target / "manifest.json").write_text(json.dumps({"metadata": {"adapter_type": "duckdb"}}))
@@ -153,11 +156,17 @@ def test_a_stale_manifest_is_parsed_again_and_a_fresh_one_is_not(
     )
     target_path = small_project / "target"
 
-    dbt_project.load_manifest(target_path, "duckdb", small_project)
+    dbt_project.load_manifest(target_path, "local", small_project)
     assert parses == []
     touch_later(small_project / "dbt_project.yml", than=target_path / "manifest.json")
-    dbt_project.load_manifest(target_path, "duckdb", small_project)
-    assert parses == ["duckdb"]
+    dbt_project.load_manifest(target_path, "local", small_project)
+    assert parses == ["local"]
+
+
+def test_the_adapter_of_a_target_comes_from_the_profile(small_project: Path) -> None:
+    assert dbt_project.adapter_type("local", small_project) == "duckdb"
+    with pytest.raises(BadInputError, match="no target 'prod'"):
+        dbt_project.adapter_type("prod", small_project)
 
 
 def test_published_relations_read_the_manifest_only_when_used(
