@@ -1,9 +1,12 @@
-"""Where the dbt project is, which engine a run uses, and where it reads and writes."""
+"""Where the dbt project is, which engine a run uses, and where it reads and writes.
+
+What the project itself declares (raw tables, published models) is read from dbt: see
+customer_health.dbt_project."""
 
 from __future__ import annotations
 
-import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,40 +33,12 @@ PROJECT_DIR = find_project_dir()
 PROFILE_NAME = "customer_health"
 DEFAULT_TARGET = "duckdb"
 
-# Relations BI reads: schema `health` holds copies of these dbt models (schema.model).
-# Current scores: published by a refresh, for the latest as-of date it built.
-CURRENT_MODELS: tuple[tuple[str, str], ...] = (
-    ("marts", "customer_health_scores"),
-    ("marts", "customer_health_score_components"),
-    ("marts", "quarantined_source_rows"),
-    ("marts", "at_risk_accounts"),
-    ("marts", "promoter_accounts"),
-    ("marts", "upsell_candidates"),
-)
-# History and change explanations: published by refreshes and backfills alike.
-HISTORY_MODELS: tuple[tuple[str, str], ...] = (
-    ("marts", "customer_health_score_history"),
-    ("marts", "customer_health_score_component_history"),
-    ("marts", "customer_health_score_changes"),
-    ("marts", "customer_health_score_change_attribution"),
-    ("marts", "newly_at_risk_accounts"),
-)
-PUBLISHED_MODELS = CURRENT_MODELS + HISTORY_MODELS
+# Schema BI reads: copies of the models marked `published` (customer_health.dbt_project).
 PUBLISHED_SCHEMA = "health"
 # Spark has no multi-table transaction: each publish writes tables of its own in this schema, and
 # the relations in `health` are views switched to them last (see publish.py).
 PUBLISHED_VERSIONS_SCHEMA = "health_versions"
 PUBLISH_LOG_TABLE = f"{PUBLISHED_SCHEMA}.publish_log"
-
-# Schema of the raw tables on PostgreSQL and Spark (the dbt var raw_schema; `load_raw.py` fills it).
-RAW_SCHEMA = "raw"
-RAW_TABLES = (
-    "ravenstack_accounts",
-    "ravenstack_subscriptions",
-    "ravenstack_feature_usage",
-    "ravenstack_support_tickets",
-    "ravenstack_churn_events",
-)
 
 
 @dataclass(frozen=True)
@@ -125,26 +100,12 @@ class PipelinePaths:
         return env
 
 
+def dbt_executable() -> str:
+    """The dbt command installed beside this Python, else the one on PATH."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
 def raw_data_format() -> str:
     """csv (default) or parquet, from HEALTH_RAW_DATA_FORMAT, as the dbt sources read it."""
     return os.environ.get("HEALTH_RAW_DATA_FORMAT", "csv")
-
-
-def missing_raw_files(raw_data_dir: Path) -> list[str]:
-    """Expected raw CSV files, or Parquet folders with at least one file, that are not there."""
-    if raw_data_format() == "parquet":
-        return [
-            f"{name}/*.parquet"
-            for name in RAW_TABLES
-            if not any((raw_data_dir / name).glob("*.parquet"))
-        ]
-    return [f"{name}.csv" for name in RAW_TABLES if not (raw_data_dir / f"{name}.csv").is_file()]
-
-
-def scoring_config_version() -> str:
-    """Short hash of every scoring-configuration seed, so a score can be traced to its rules."""
-    digest = hashlib.sha256()
-    for seed in sorted((PROJECT_DIR / "seeds").glob("*.csv")):
-        digest.update(seed.name.encode())
-        digest.update(seed.read_bytes().replace(b"\r\n", b"\n"))
-    return digest.hexdigest()[:12]

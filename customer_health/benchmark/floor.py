@@ -20,6 +20,7 @@ from string import Template
 import duckdb
 import yaml
 
+from customer_health.engines.warehouse import duckdb_settings
 from customer_health.settings import PROJECT_DIR
 
 SQL_PATH = Path(__file__).resolve().with_name("floor.sql")
@@ -105,12 +106,10 @@ def run_floor(
         project_dir,
         var_overrides,
     )
-    with duckdb.connect(str(db_path) if db_path else ":memory:") as connection:
-        if memory_limit:
-            connection.execute(f"set memory_limit = '{sql_string(memory_limit)}'")
-        if threads:
-            connection.execute(f"set threads = {int(threads)}")
-        connection.execute("set preserve_insertion_order = false")
+    limits = duckdb_settings()  # the profile's, as dbt runs under them; then the arguments
+    limits.update({"memory_limit": memory_limit} if memory_limit else {})
+    limits.update({"threads": int(threads)} if threads else {})
+    with duckdb.connect(str(db_path) if db_path else ":memory:", config=limits) as connection:
         began = time.perf_counter()
         connection.execute(sql)
         seconds = time.perf_counter() - began

@@ -11,9 +11,6 @@ from pathlib import Path
 from customer_health.settings import PROJECT_DIR
 
 DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
-# The defaults of profiles.yml; the floor gets the same, so both run under the same limits.
-PROFILE_MEMORY_LIMIT, PROFILE_THREADS = "3GB", 2
-PROFILE_SPARK_DRIVER_MEMORY, PROFILE_SPARK_SHUFFLE_PARTITIONS = "4g", 4
 # Every PostgreSQL session of the benchmark runs without parallel query, as the published numbers
 # were measured: on 2 cores with 2 dbt threads, parallel workers only compete for the cores. (The
 # project's try-cast functions are `parallel unsafe`, so parallel plans would also work.)
@@ -28,19 +25,22 @@ class BenchmarkOptions:
     see `engine_order`). work_dir: data, databases and logs. usage_rate: the generator's usage
     rows per account-month (17 gives about 100 usage rows per account). memory_limit, threads:
     DuckDB's, for dbt and the floor. postgres_options: name=value settings for every PostgreSQL
-    session, after DEFAULT_POSTGRES_OPTIONS (so they can override it). seed: the generator's.
-    results: the JSON results file (default <work_dir>/benchmark.json).
+    session, after DEFAULT_POSTGRES_OPTIONS (so they can override it). spark_driver_memory,
+    spark_shuffle_partitions: the Spark session's. The engine limits left None are the profile's
+    (profiles.yml, its env vars applied), read when the benchmark starts (run.with_profile_limits),
+    so dbt and the floor run under the same ones. seed: the generator's. results: the JSON results
+    file (default <work_dir>/benchmark.json).
     """
 
     accounts: tuple[int, ...] = DEFAULT_SIZES
     targets: tuple[str, ...] = ("duckdb",)
     work_dir: Path = PROJECT_DIR / "target" / "benchmark"
     usage_rate: float = 17.0
-    memory_limit: str = PROFILE_MEMORY_LIMIT
-    threads: int = PROFILE_THREADS
+    memory_limit: str | None = None
+    threads: int | None = None
     postgres_options: tuple[str, ...] = ()
-    spark_driver_memory: str = PROFILE_SPARK_DRIVER_MEMORY
-    spark_shuffle_partitions: int = PROFILE_SPARK_SHUFFLE_PARTITIONS
+    spark_driver_memory: str | None = None
+    spark_shuffle_partitions: int | None = None
     seed: int = 7
     results: Path | None = None
 

@@ -26,7 +26,7 @@ The other engines run before DuckDB at each size, since DuckDB's last step lands
 in the raw folders. PostgreSQL: the server the PG* variables point at when one answers, otherwise a
 scratch cluster (postgres.py) for the benchmark's duration; every session runs with
 max_parallel_workers_per_gather=0 (see DEFAULT_POSTGRES_OPTIONS) plus any options given.
-Spark: a local session (the profile's; driver memory from HEALTH_SPARK_DRIVER_MEMORY, default 4g)
+Spark: a local session (the profile's; driver memory from HEALTH_SPARK_DRIVER_MEMORY)
 with its own HEALTH_SPARK_DIR per size under the work dir; Spark steps run one after another (its
 Derby metastore admits one process at a time). An interrupt (SIGINT, SIGTERM) stops the running
 step and still deletes the scratch cluster.
@@ -59,10 +59,12 @@ from customer_health.benchmark.measure import measure, node_seconds
 from customer_health.benchmark.options import BenchmarkOptions
 from customer_health.benchmark.postgres import PostgresServer, postgres_server
 from customer_health.benchmark.results import SizeResult, format_table, to_json
+from customer_health.dbt_project import project_facts
+from customer_health.engines.warehouse import duckdb_settings, spark_settings
 from customer_health.errors import GateFailedError, HealthError
 from customer_health.sample_data import generate as gsd
 from customer_health.sample_data.options import GeneratorOptions
-from customer_health.settings import PROJECT_DIR, RAW_TABLES, PipelinePaths
+from customer_health.settings import PROJECT_DIR, PipelinePaths
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,21 @@ def health_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "customer_health", *args]
 
 
+def with_profile_limits(options: BenchmarkOptions) -> BenchmarkOptions:
+    """The options with every engine limit not given set to the profile's (profiles.yml, its
+    env vars applied), so that each step, the floor and the results use the same values."""
+    duckdb, spark = duckdb_settings(), spark_settings()
+    return replace(
+        options,
+        memory_limit=options.memory_limit or str(duckdb["memory_limit"]),
+        threads=options.threads or int(duckdb["threads"]),
+        spark_driver_memory=options.spark_driver_memory or str(spark["spark.driver.memory"]),
+        spark_shuffle_partitions=(
+            options.spark_shuffle_partitions or int(spark["spark.sql.shuffle.partitions"])
+        ),
+    )
+
+
 def pipeline_env(options: BenchmarkOptions, db_path: Path, raw_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -105,8 +122,9 @@ def pipeline_env(options: BenchmarkOptions, db_path: Path, raw_dir: Path) -> dic
         DO_NOT_TRACK="1",
         GX_ANALYTICS_ENABLED="False",
     )
-    env.update(HEALTH_DUCKDB_MEMORY_LIMIT=options.memory_limit,
-               HEALTH_DUCKDB_THREADS=str(options.threads))
+    limits = {"HEALTH_DUCKDB_MEMORY_LIMIT": options.memory_limit,
+              "HEALTH_DUCKDB_THREADS": options.threads}
+    env.update({name: str(value) for name, value in limits.items() if value is not None})
     return env
 
 
@@ -121,9 +139,10 @@ def engine_env(options: BenchmarkOptions, engine: str, size_dir: Path, raw_dir: 
         settings = " ".join(f"-c {setting}" for setting in options.postgres_settings)
         env["PGOPTIONS"] = " ".join(filter(None, (os.environ.get("PGOPTIONS", ""), settings)))
     if engine == "spark":
-        env.update(HEALTH_SPARK_DIR=str(size_dir / "spark"),
-                   HEALTH_SPARK_DRIVER_MEMORY=options.spark_driver_memory,
-                   HEALTH_SPARK_SHUFFLE_PARTITIONS=str(options.spark_shuffle_partitions))
+        env["HEALTH_SPARK_DIR"] = str(size_dir / "spark")
+        limits = {"HEALTH_SPARK_DRIVER_MEMORY": options.spark_driver_memory,
+                  "HEALTH_SPARK_SHUFFLE_PARTITIONS": options.spark_shuffle_partitions}
+        env.update({name: str(value) for name, value in limits.items() if value is not None})
     return env
 
 
@@ -149,11 +168,13 @@ def gate_command(target: str, db_path: Path | None, target_path: Path) -> list[s
 
 def floor_command(raw_dir: Path, as_of_date: dt.date, db_path: Path,
                   options: BenchmarkOptions) -> list[str]:
-    """`health benchmark floor` under the limits dbt gets."""
+    """`health benchmark floor` under the limits dbt gets (the profile's unless given)."""
+    limits = {"--memory-limit": options.memory_limit, "--threads": options.threads}
     return health_command(
         "benchmark", "floor", "--raw-data-dir", str(raw_dir),
         "--as-of-date", as_of_date.isoformat(), "--db-path", str(db_path),
-        "--memory-limit", options.memory_limit, "--threads", str(options.threads),
+        *(item for flag, value in limits.items() if value is not None
+          for item in (flag, str(value))),
     )
 
 
@@ -191,9 +212,9 @@ def count_rows(raw_dir: Path, folder: str = "") -> dict[str, int]:
     """Data rows per raw table in the Parquet folders under raw_dir/folder."""
     counts = {}
     with duckdb.connect() as con:
-        for table in RAW_TABLES:
-            files = sorted((raw_dir / folder / table).glob("*.parquet"))
-            counts[table.removeprefix("ravenstack_")] = con.execute(
+        for table in project_facts().raw_tables:
+            files = sorted((raw_dir / folder / table.identifier).glob("*.parquet"))
+            counts[table.name] = con.execute(
                 "select count(*) from read_parquet(?)", [[str(f) for f in files]]
             ).fetchone()[0] if files else 0
     return counts
@@ -325,7 +346,7 @@ def run_benchmark(options: BenchmarkOptions) -> list[SizeResult]:
 
     Raises BenchmarkStepFailedError at the end when a step failed.
     """
-    options = replace(options, work_dir=options.work_dir.resolve())
+    options = replace(with_profile_limits(options), work_dir=options.work_dir.resolve())
     results: list[SizeResult] = []
     uses_postgres = "postgres" in options.engine_order
     with postgres_server() if uses_postgres else contextlib.nullcontext() as server:

@@ -30,14 +30,14 @@ benchmark_app = typer.Typer(rich_markup_mode=None)
 app.add_typer(benchmark_app, name="benchmark", rich_help_panel="Sample data and benchmark")
 
 MemoryLimit = Annotated[
-    str,
+    str | None,
     typer.Option(
         envvar="HEALTH_DUCKDB_MEMORY_LIMIT",
         help="DuckDB memory_limit for dbt and the floor (default: the profile's).",
     ),
 ]
 Threads = Annotated[
-    int,
+    int | None,
     typer.Option(
         envvar="HEALTH_DUCKDB_THREADS",
         callback=positive_int,
@@ -103,15 +103,18 @@ def benchmark(
         ),
     ] = None,
     spark_driver_memory: Annotated[
-        str,
-        typer.Option(envvar="HEALTH_SPARK_DRIVER_MEMORY", help="Spark driver memory."),
+        str | None,
+        typer.Option(
+            envvar="HEALTH_SPARK_DRIVER_MEMORY",
+            help="Spark driver memory (default: the profile's).",
+        ),
     ] = BenchmarkOptions.spark_driver_memory,
     spark_shuffle_partitions: Annotated[
-        int,
+        int | None,
         typer.Option(
             envvar="HEALTH_SPARK_SHUFFLE_PARTITIONS",
             callback=positive_int,
-            help="spark.sql.shuffle.partitions.",
+            help="spark.sql.shuffle.partitions (default: the profile's).",
         ),
     ] = BenchmarkOptions.spark_shuffle_partitions,
     seed: Annotated[int, typer.Option(help="The generator's seed.")] = BenchmarkOptions.seed,

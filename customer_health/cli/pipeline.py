@@ -23,6 +23,7 @@ from customer_health.cli.options import (
     check_range,
     run_options,
 )
+from customer_health.dbt_project import CURRENT_MODELS
 from customer_health.engines.warehouse import connect
 from customer_health.errors import BadInputError
 from customer_health.pipeline import run
@@ -31,7 +32,7 @@ from customer_health.pipeline.export import export_relations
 from customer_health.pipeline.load import load_raw
 from customer_health.pipeline.run_summary import RunSummary
 from customer_health.pipeline.summary import build_summary
-from customer_health.settings import CURRENT_MODELS, PUBLISHED_SCHEMA, PipelinePaths
+from customer_health.settings import PUBLISHED_SCHEMA, PipelinePaths
 
 
 @app.command(rich_help_panel="Pipeline")
@@ -117,12 +118,14 @@ def publish(
 def load(
     target: TargetOption = DEFAULT_TARGET_CHOICE,
     raw_data_dir: RawDataDir = None,
+    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
     quiet: Quiet = False,
 ) -> None:
-    """Load the raw files into schema `raw` of the target (nothing to do on DuckDB)."""
+    """Load the raw files into the raw tables the dbt sources declare (schema `raw`; nothing to
+    do on DuckDB)."""
     configure_logging(quiet)
     paths = PipelinePaths.resolve(raw_data_dir=_text(raw_data_dir), target=target.value)
-    run_command(lambda: load_raw(paths))
+    run_command(lambda: load_raw(paths, target_path.resolve()))
 
 
 @app.command(rich_help_panel="Published scores")

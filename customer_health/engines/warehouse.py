@@ -59,6 +59,17 @@ def _rendered_credentials(target: str, environment: tuple[tuple[str, str], ...])
 target_credentials.cache_clear = _rendered_credentials.cache_clear  # type: ignore[attr-defined]
 
 
+def duckdb_settings() -> dict[str, Any]:
+    """The DuckDB settings of the profile (memory_limit, threads, ...; env-var overrides applied):
+    every DuckDB connection of the project runs under them, as dbt's do."""
+    return dict(target_credentials("duckdb").settings or {})
+
+
+def spark_settings() -> dict[str, Any]:
+    """The Spark session settings of the profile (server_side_parameters; env vars applied)."""
+    return dict(target_credentials("spark").server_side_parameters or {})
+
+
 class Warehouse:
     """A connection to one engine. Use as a context manager; close() releases it."""
 
@@ -132,10 +143,9 @@ class DuckDBWarehouse(Warehouse):
     def __init__(self, db_path: Path, read_only: bool = False) -> None:
         import duckdb
 
-        credentials = target_credentials("duckdb")
         try:
             self.connection = duckdb.connect(
-                str(db_path), read_only=read_only, config=dict(credentials.settings or {})
+                str(db_path), read_only=read_only, config=duckdb_settings()
             )
         except duckdb.Error as error:
             hint = " (another process has the file open?)" if "lock" in str(error).lower() else ""
@@ -315,7 +325,7 @@ def spark_session() -> Any:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("customer_health").enableHiveSupport()
-    for key, value in target_credentials("spark").server_side_parameters.items():
+    for key, value in spark_settings().items():
         builder = builder.config(key, str(value))
     try:
         session = builder.getOrCreate()

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from customer_health.settings import PROJECT_DIR, PipelinePaths
+from customer_health.settings import PROJECT_DIR, PipelinePaths, dbt_executable
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,6 @@ class BuildResult:
     succeeded: bool
     failures: list[str]
     output_tail: str
-
-
-def dbt_executable() -> str:
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 def run_dbt_build(

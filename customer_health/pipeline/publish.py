@@ -36,10 +36,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from customer_health.dbt_project import CURRENT_MODELS, HISTORY_MODELS
 from customer_health.engines.warehouse import Warehouse
 from customer_health.settings import (
-    CURRENT_MODELS,
-    HISTORY_MODELS,
     PUBLISH_LOG_TABLE,
     PUBLISHED_SCHEMA,
     PUBLISHED_VERSIONS_SCHEMA,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from customer_health.dbt_project import missing_raw_files, project_facts
 from customer_health.engines.warehouse import connect
 from customer_health.errors import BadInputError, BuildFailedError, GateFailedError
 from customer_health.gate.run import GateResult, run_quality_gate
@@ -33,15 +34,8 @@ from customer_health.pipeline.publish import (
     publish,
 )
 from customer_health.pipeline.run_summary import RunSummary
-from customer_health.settings import (
-    DEFAULT_TARGET,
-    PROJECT_DIR,
-    RAW_SCHEMA,
-    RAW_TABLES,
-    PipelinePaths,
-    missing_raw_files,
-    scoring_config_version,
-)
+from customer_health.scoring_config import scoring_config_version
+from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR, PipelinePaths, raw_data_format
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +113,10 @@ def prepared_build(
     For orchestrators that run `dbt build` themselves (dagster-dbt), around their build too.
     """
     paths = options.paths()
+    config_version = scoring_config_version(dbt_vars)
     with pipeline_lock(paths.target, paths.lock_anchor):
-        check_inputs(paths)
-        yield {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: scoring_config_version()}
+        check_inputs(paths, options.target_path)
+        yield {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: config_version}
 
 
 def gate_and_publish(
@@ -173,6 +168,7 @@ def gate_only(options: RunOptions, summary: RunSummary) -> None:
 def publish_built(options: RunOptions, summary: RunSummary) -> None:
     """Audit and publish what dbt last built on the target, under the refresh lock."""
     paths = options.paths()
+    project_facts(options.target_path, paths.target)  # what it publishes: this build's manifest
     with pipeline_lock(paths.target, paths.lock_anchor):
         gate_and_publish(options, summary, paths, scoring_config_version(), kind="refresh")
 
@@ -180,27 +176,32 @@ def publish_built(options: RunOptions, summary: RunSummary) -> None:
 def describe_target(paths: PipelinePaths) -> str:
     if paths.target == "duckdb":
         return f"duckdb (database {paths.db_path}, raw data {paths.raw_data_dir})"
-    return f"{paths.target} (raw tables in schema {RAW_SCHEMA})"
+    schemas = sorted({table.schema for table in project_facts().raw_tables})
+    return f"{paths.target} (raw tables in schema {', '.join(schemas)})"
 
 
-def check_inputs(paths: PipelinePaths) -> None:
-    """Raise BadInputError when the raw data cannot be read (files on DuckDB, loaded tables
-    elsewhere), InfrastructureError (via WarehouseError) when the warehouse cannot be opened for
-    writing: held by another process, unreadable or not a database at all. Both before dbt runs,
-    so that neither ends as a dbt failure."""
+def check_inputs(paths: PipelinePaths, target_path: Path) -> None:
+    """Raise BadInputError when the raw data the dbt sources declare cannot be read (files on
+    DuckDB, loaded tables elsewhere), InfrastructureError (via WarehouseError) when the warehouse
+    cannot be opened for writing: held by another process, unreadable or not a database at all.
+    Both before dbt runs, so that neither ends as a dbt failure."""
+    tables = project_facts(target_path, paths.target).raw_tables
     if paths.target == "duckdb":
         with connect(paths.target, paths.db_path):
             pass
         if not paths.raw_data_dir.is_dir():
             raise BadInputError(f"raw data folder does not exist: {paths.raw_data_dir}")
-        missing = missing_raw_files(paths.raw_data_dir)
+        missing = missing_raw_files(tables, paths.raw_data_dir, raw_data_format())
         if missing:
             raise BadInputError(f"raw data folder {paths.raw_data_dir} lacks: {', '.join(missing)}")
         return
     with connect(paths.target) as warehouse:
-        missing = [t for t in RAW_TABLES if not warehouse.relation_exists(RAW_SCHEMA, t)]
+        missing = [
+            f"{table.schema}.{table.identifier}" for table in tables
+            if not warehouse.relation_exists(table.schema, table.identifier)
+        ]
     if missing:
         raise BadInputError(
-            f"schema {RAW_SCHEMA} on {paths.target} lacks: {', '.join(missing)} "
+            f"{paths.target} lacks the raw tables {', '.join(missing)} "
             f"(load the raw files with `health load --target {paths.target}`)"
         )

@@ -1,25 +1,28 @@
-{#- Every raw row that staging could not use, with the table it came from, its key, the reason
-    and its raw values. Nothing is dropped silently: rows in staging plus rows here = raw rows. -#}
-{%- set base_models = [
-    ('crm', 'accounts', 'account_id', 'base_crm__accounts'),
-    ('crm', 'churn_events', 'churn_event_id', 'base_crm__churn_events'),
-    ('billing', 'subscriptions', 'subscription_id', 'base_billing__subscriptions'),
-    ('product_usage', 'feature_usage', 'usage_id', 'base_product_usage__feature_usage'),
-    ('support', 'support_tickets', 'ticket_id', 'base_support__support_tickets'),
-] %}
+{#- Every raw row that staging could not use, with the raw table it came from, its key, the reason
+    and its raw values. Nothing is dropped silently: rows in staging plus rows here = raw rows.
+    The raw tables are the project's sources, read from the graph, each through the base model
+    that selects from it and keyed by the column its source marks `key`. dbt must know which
+    models a model reads before the graph exists, hence the depends_on line per base model: a
+    source added without its line here fails this model's compilation, naming the line to add. -#}
+
+-- depends_on: {{ ref('base_billing__subscriptions') }}
+-- depends_on: {{ ref('base_crm__accounts') }}
+-- depends_on: {{ ref('base_crm__churn_events') }}
+-- depends_on: {{ ref('base_product_usage__feature_usage') }}
+-- depends_on: {{ ref('base_support__support_tickets') }}
 
 with
 
 quarantined as (
-    {%- for source_name, table_name, key_column, base_model in base_models %}
+    {%- for raw_table in raw_sources() %}
 
     select
-        '{{ source_name }}' as source_name,
-        '{{ table_name }}' as table_name,
-        {{ key_column }} as record_key,
+        '{{ raw_table.source_name }}' as source_name,
+        '{{ raw_table.name }}' as table_name,
+        {{ raw_key_column(raw_table) }} as record_key,
         quarantine_reason,
         raw_record
-    from {{ ref(base_model) }}
+    from {{ ref(base_model_of(raw_table).name) }}
     where quarantine_reason is not null
     {%- if not loop.last %}
     union all

@@ -28,9 +28,10 @@ final as (
         scores.grade,
         components.metric_value as avg_csat,
         {{ dbt.concat([
-            "'Score '", number_text("scores.health_score"),
-            "' ('", 'scores.grade', "') with an average CSAT of '",
+            "'Score '", number_text("scores.health_score"), "' ('", 'scores.grade', "'); '",
+            'components.display_name', "': '",
             format_metric_value('components.metric_value', 'components.unit'),
+            "' ('", 'components.band_label', "')'",
         ]) }} as reason
 
     from scores

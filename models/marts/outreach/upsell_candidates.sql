@@ -45,10 +45,11 @@ final as (
         scores.grade,
         components.metric_value as usage_per_seat,
         {{ dbt.concat([
-            "'Healthy (score '", number_text("scores.health_score"),
-            "') on the '", 'scores.plan_tier', "' plan with '",
-            format_metric_value('components.metric_value'),
-            "' uses per seat in the usage window: seats are well used'",
+            "'Score '", number_text("scores.health_score"),
+            "' ('", 'scores.grade', "', '", 'scores.status', "') on the '", 'scores.plan_tier',
+            "' plan; '", 'components.display_name', "': '",
+            format_metric_value('components.metric_value', 'components.unit'),
+            "' ('", 'components.band_label', "')'",
         ]) }} as reason
 
     from scores

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dagster import AssetKey, AssetsDefinition
 from dagster_dbt import get_asset_key_for_model
 
-from customer_health.settings import PUBLISHED_MODELS, PUBLISHED_SCHEMA
+from customer_health.dbt_project import PUBLISHED_MODELS
+from customer_health.settings import PUBLISHED_SCHEMA
 
 
 def published_models() -> list[str]:
-    """The published dbt models: the one place to change when they are read from the models'
-    `meta` in the manifest instead of customer_health.settings."""
+    """The published dbt models: those marked with meta `published` (read from the manifest)."""
     return [model for _, model in PUBLISHED_MODELS]
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import duckdb
 from helpers.project import run_health
 
+from customer_health.dbt_project import HISTORY_MODELS
 from customer_health.pipeline.backfill import as_of_dates, month_ends
-from customer_health.settings import HISTORY_MODELS, PROJECT_DIR, scoring_config_version
+from customer_health.scoring_config import scoring_config_version
+from customer_health.settings import PROJECT_DIR
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
 

@@ -13,7 +13,8 @@ import pytest
 
 from customer_health.engines.warehouse import connect
 from customer_health.pipeline.summary import build_summary
-from customer_health.settings import PROJECT_DIR, PipelinePaths, scoring_config_version
+from customer_health.scoring_config import scoring_config_version
+from customer_health.settings import PROJECT_DIR, PipelinePaths
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
 DBT = Path(sys.executable).parent / "dbt"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from customer_health.dbt_project import PUBLISHED_MODELS
 from customer_health.engines.warehouse import Warehouse, connect
 from customer_health.pipeline.publish import (
     SCORED_DATES,
@@ -22,7 +23,7 @@ from customer_health.pipeline.publish import (
     PublishRecord,
     publish,
 )
-from customer_health.settings import PUBLISHED_MODELS, PUBLISHED_VERSIONS_SCHEMA
+from customer_health.settings import PUBLISHED_VERSIONS_SCHEMA
 
 SCHEMAS = ("health", "marts", "intermediate", PUBLISHED_VERSIONS_SCHEMA)
 CHANGE_MODELS = ("customer_health_score_changes", "customer_health_score_change_attribution")

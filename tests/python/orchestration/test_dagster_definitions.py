@@ -18,7 +18,7 @@ import pytest
 from helpers.fingerprint import health_fingerprint
 from helpers.project import REPO_DIR, SAMPLE_DATA_DIR
 
-from customer_health.settings import scoring_config_version
+from customer_health.scoring_config import scoring_config_version
 
 pytest.importorskip(
     "dagster_dbt", reason="dagster-dbt is not installed here: run `make test-orchestration`"

@@ -1,8 +1,5 @@
-{%- set raw_columns = [
-    'subscription_id', 'account_id', 'start_date', 'end_date', 'plan_tier', 'seats',
-    'mrr_amount', 'arr_amount', 'is_trial', 'upgrade_flag', 'downgrade_flag', 'churn_flag',
-    'billing_frequency', 'auto_renew_flag',
-] %}
+{#- The raw columns staging reads, as the source declares them. -#}
+{%- set raw_columns = required_raw_columns('billing', 'subscriptions') %}
 
 with
 

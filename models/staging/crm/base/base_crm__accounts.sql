@@ -1,7 +1,5 @@
-{%- set raw_columns = [
-    'account_id', 'account_name', 'industry', 'country', 'signup_date',
-    'referral_source', 'plan_tier', 'seats', 'is_trial',
-] %}
+{#- The raw columns staging reads, as the source declares them. -#}
+{%- set raw_columns = required_raw_columns('crm', 'accounts') %}
 
 with
 

@@ -1,7 +1,5 @@
-{%- set raw_columns = [
-    'churn_event_id', 'account_id', 'churn_date', 'reason_code', 'refund_amount_usd',
-    'preceding_upgrade_flag', 'preceding_downgrade_flag', 'is_reactivation', 'feedback_text',
-] %}
+{#- The raw columns staging reads, as the source declares them. -#}
+{%- set raw_columns = required_raw_columns('crm', 'churn_events') %}
 
 with
 

@@ -12,11 +12,9 @@
     on_schema_change='fail',
 ) }}
 
-{%- set raw_columns = [
-    'usage_id', 'subscription_id', 'usage_date', 'feature_name', 'usage_count',
-    'usage_duration_secs', 'error_count', 'is_beta_feature',
-] %}
-{%- set content_columns = raw_columns[1:] %}
+{#- The raw columns staging reads, as the source declares them. -#}
+{%- set raw_columns = required_raw_columns('product_usage', 'feature_usage') %}
+{%- set content_columns = raw_columns | reject('equalto', 'usage_id') | list %}
 {%- set raw_value_columns = [] %}
 {%- for column in raw_columns %}{% do raw_value_columns.append('raw_' ~ column) %}{% endfor %}
 {%- set raw_relation = source('product_usage', 'feature_usage') %}

@@ -1,7 +1,5 @@
-{%- set raw_columns = [
-    'ticket_id', 'account_id', 'submitted_at', 'closed_at', 'resolution_time_hours',
-    'priority', 'first_response_time_minutes', 'satisfaction_score', 'escalation_flag',
-] %}
+{#- The raw columns staging reads, as the source declares them. -#}
+{%- set raw_columns = required_raw_columns('support', 'support_tickets') %}
 
 with
 
@@ -77,7 +75,8 @@ final as (
                 then 'negative_duration'
             when {{ is_implausible_number('resolution_time_hours') }}
                 then 'implausible_resolution_time'
-            when {{ is_implausible_number('first_response_minutes', 'first_response_time_minutes') }}
+            when
+                {{ is_implausible_number('first_response_minutes', 'first_response_time_minutes') }}
                 then 'implausible_first_response_time'
             when has_raw_csat and csat_score is null then 'invalid_csat_score'
             when csat_score < {{ var('csat_min') }} or csat_score > {{ var('csat_max') }}
