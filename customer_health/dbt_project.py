@@ -181,7 +181,10 @@ class ProjectFacts:
     def from_manifest(cls, manifest: Mapping[str, Any]) -> ProjectFacts:
         project = manifest["metadata"]["project_name"]
         sources = sorted(
-            (s for s in manifest["sources"].values() if s["package_name"] == project),
+            (
+                s for s in manifest["sources"].values()
+                if s["package_name"] == project and (s.get("meta") or {}).get("raw")
+            ),
             key=lambda source: (source["source_name"], source["name"]),
         )
         models = [

@@ -3,11 +3,12 @@
     executes; while it parses, these macros return nothing, so a model can use them for its SQL
     but not to decide which models it ref()s. -#}
 
-{#- Every source table of this project, in a stable order. -#}
+{#- Every raw source table of this project (meta raw, see dbt_project.yml), in a stable order. -#}
 {% macro raw_sources() -%}
     {%- set sources = [] -%}
     {%- if execute -%}
-        {%- for source in graph.sources.values() if source.package_name == project_name -%}
+        {%- for source in graph.sources.values()
+            if source.package_name == project_name and source.meta.raw -%}
             {%- do sources.append(source) -%}
         {%- endfor -%}
     {%- endif -%}

@@ -23,10 +23,13 @@ from customer_health.errors import BadInputError
 PROJECT = "customer_health"
 
 
-def source(source_name: str, name: str, identifier: str | None, columns: dict) -> dict:
+def source(
+    source_name: str, name: str, identifier: str | None, columns: dict, raw: bool = True
+) -> dict:
     return {
         "resource_type": "source", "package_name": PROJECT, "source_name": source_name,
         "name": name, "identifier": identifier, "schema": "raw", "columns": columns,
+        "meta": {"raw": True} if raw else {},
     }
 
 
@@ -66,6 +69,7 @@ SAMPLE = manifest(
     }),
     source("billing", "subscriptions", None, {}),
     {**source("crm", "from_a_package", None, {}), "package_name": "other"},
+    source("health", "customer_health_score_history", None, {}, raw=False),
     model("scores", {"published": "current"}),
     model("history", {"published": "history"}, materialized="incremental"),
     model("latest_changes", {"published": "history"}),
