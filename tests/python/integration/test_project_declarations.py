@@ -89,7 +89,8 @@ def test_every_raw_table_is_quarantined_and_staged_under_test(manifest: Manifest
         node["attached_node"] for node in manifest["nodes"].values()
         if (node.get("test_metadata") or {}).get("name") == "raw_rows_are_staged_or_quarantined"
     }
-    for source_id in (s for s in manifest["sources"] if s.startswith("source.customer_health.")):
+    for table in ProjectFacts.from_manifest(manifest).raw_tables:
+        source_id = f"source.customer_health.{table.source_name}.{table.name}"
         (base,) = readers_of(manifest, source_id)
         assert base in quarantine["depends_on"]["nodes"], f"{base}: add its depends_on line"
         staging = [node for node in readers_of(manifest, base) if node in tested]
