@@ -14,7 +14,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo load backfill backtest refresh build benchmark test test-engines test-orchestration lint dbt-test pytest clean
+.PHONY: demo load backfill backtest refresh rollback build benchmark test test-engines test-orchestration lint dbt-test pytest clean
 
 # The pinned dependencies, then the project's own package (editable: the `health` command).
 $(BIN)/health: requirements.txt pyproject.toml
@@ -48,6 +48,10 @@ backtest: $(BIN)/health
 ## refresh: dbt build -> quality gate -> publish -> summary (AS_OF_DATE=YYYY-MM-DD optional)
 refresh: $(BIN)/health
 	$(BIN)/health refresh --target $(TARGET) $(if $(AS_OF_DATE),--as-of-date $(AS_OF_DATE))
+
+## rollback: put the publish before the current one back (TO=RUN_ID: any kept publish)
+rollback: $(BIN)/health
+	$(BIN)/health rollback --target $(TARGET) $(if $(TO),--to $(TO))
 
 ## build: plain dbt build (seeds, models, tests); publishes nothing
 build: $(BIN)/health
@@ -98,4 +102,4 @@ $(ORCHESTRATION_VENV)/bin/dagster: orchestration/requirements.txt pyproject.toml
 	touch $@
 
 clean:
-	rm -rf target logs reports customer_health.duckdb customer_health.duckdb.wal
+	rm -rf target logs reports customer_health.duckdb customer_health.duckdb.wal customer_health_working.duckdb customer_health_working.duckdb.wal .customer_health.duckdb.versions

@@ -39,6 +39,8 @@ PUBLISHED_SCHEMA = "health"
 # the relations in `health` are views switched to them last (see publish.py).
 PUBLISHED_VERSIONS_SCHEMA = "health_versions"
 PUBLISH_LOG_TABLE = f"{PUBLISHED_SCHEMA}.publish_log"
+# Publishes kept for `health rollback` (the current one included): $HEALTH_PUBLISHES_KEPT, or 7.
+PUBLISHES_KEPT = max(2, int(os.environ.get("HEALTH_PUBLISHES_KEPT") or 7))
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ class PipelinePaths:
     db_path: Path
     raw_data_dir: Path
     target: str = DEFAULT_TARGET
+    # DuckDB: the private file dbt builds, audits and publishes in; db_path is the served file BI
+    # reads (customer_health/pipeline/served_file.py). None elsewhere.
+    working_db_path: Path | None = None
+
+    @property
+    def build_db_path(self) -> Path:
+        """The DuckDB file dbt, the gate and the publish work in."""
+        return self.working_db_path or self.db_path
 
     @classmethod
     def resolve(

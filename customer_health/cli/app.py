@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -19,7 +20,6 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 
 from customer_health.errors import (
     EXIT_CODES,
@@ -57,12 +57,12 @@ def configure_logging(quiet: bool) -> None:
     for variable in ("DBT_SEND_ANONYMOUS_USAGE_STATS", "GX_ANALYTICS_ENABLED"):
         os.environ.setdefault(variable, "False")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    handler = RichHandler(console=stderr, show_path=False, markup=False, rich_tracebacks=False)
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
-        format="%(message)s",
+        format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
-        handlers=[handler],
+        stream=sys.stderr,
         force=True,
     )
     for noisy in ("great_expectations", "py4j", "urllib3", "matplotlib"):

@@ -115,6 +115,25 @@ def publish(
 
 
 @app.command(rich_help_panel="Pipeline")
+def rollback(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Run id of a kept publish (default: the previous one)."),
+    ] = None,
+    target: TargetOption = DEFAULT_TARGET_CHOICE,
+    db_path: DbPath = None,
+    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
+    quiet: Quiet = False,
+    json_output: JsonOutput = False,
+) -> None:
+    """Put a kept earlier publish back in schema `health`, atomically (logged in publish_log)."""
+    from customer_health.pipeline.rollback import rollback as restore
+
+    options = prepare(target, db_path, None, target_path, quiet, json_output)
+    run_recorded("rollback", options, json_output, lambda o, s: restore(o, s, to))
+
+
+@app.command(rich_help_panel="Pipeline")
 def load(
     target: TargetOption = DEFAULT_TARGET_CHOICE,
     raw_data_dir: RawDataDir = None,

@@ -70,6 +70,20 @@ def spark_settings() -> dict[str, Any]:
     return dict(target_credentials("spark").server_side_parameters or {})
 
 
+def working_database(served: Path) -> Path:
+    """The DuckDB file dbt builds in for a served file: the profile's duckdb path, rendered with
+    HEALTH_DB_PATH set to the served file (profiles.yml holds the one rule)."""
+    previous = os.environ.get("HEALTH_DB_PATH")
+    os.environ["HEALTH_DB_PATH"] = str(served)
+    try:
+        return Path(target_credentials("duckdb").path).resolve()
+    finally:
+        if previous is None:
+            os.environ.pop("HEALTH_DB_PATH", None)
+        else:
+            os.environ["HEALTH_DB_PATH"] = previous
+
+
 class Warehouse:
     """A connection to one engine. Use as a context manager; close() releases it."""
 
@@ -169,6 +183,15 @@ class DuckDBWarehouse(Warehouse):
             [schema, name],
         ).fetchone() == (1,)
 
+    def tables(self, schema: str, catalog: str | None = None) -> list[str]:
+        """Base tables of a schema (of an attached database: catalog), by name."""
+        return [row[0] for row in self.connection.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = coalesce(?, current_database()) and schema_name = ? "
+            "order by table_name",
+            [catalog, schema],
+        ).fetchall()]
+
     def column_types(self, schema: str, name: str) -> dict[str, str]:
         return dict(self.connection.execute(
             "select column_name, data_type from information_schema.columns "
@@ -224,6 +247,21 @@ class PostgresWarehouse(Warehouse):
     def relation_exists(self, schema: str, name: str) -> bool:
         return self.query(
             "select count(*) from information_schema.tables "
+            "where table_schema = %s and table_name = %s",
+            (schema, name),
+        ) == [(1,)]
+
+    def tables(self, schema: str) -> list[str]:
+        """Base tables of a schema, by name."""
+        return [row[0] for row in self.query(
+            "select table_name from information_schema.tables "
+            "where table_schema = %s and table_type = 'BASE TABLE' order by table_name",
+            (schema,),
+        )]
+
+    def is_view(self, schema: str, name: str) -> bool:
+        return self.query(
+            "select count(*) from information_schema.views "
             "where table_schema = %s and table_name = %s",
             (schema, name),
         ) == [(1,)]
@@ -294,6 +332,19 @@ class SparkWarehouse(Warehouse):
     def relation_exists(self, schema: str, name: str) -> bool:
         return bool(self.session.catalog.databaseExists(schema)) and bool(
             self.session.catalog.tableExists(f"{schema}.{name}")
+        )
+
+    def is_view(self, schema: str, name: str) -> bool:
+        return self.relation_exists(schema, name) and (
+            self.session.catalog.getTable(f"{schema}.{name}").tableType == "VIEW"
+        )
+
+    def tables(self, schema: str) -> list[str]:
+        """Tables and views of a schema (none when it does not exist), by name."""
+        if not self.session.catalog.databaseExists(schema):
+            return []
+        return sorted(
+            row[1] for row in self.query(f"show tables in {schema}") if not row[2]
         )
 
     def column_types(self, schema: str, name: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from customer_health.engines.warehouse import ENGINES, WarehouseError
+from customer_health.engines.warehouse import ENGINES, WarehouseError, working_database
 from customer_health.errors import BadInputError, InfrastructureError
 from customer_health.evaluation.history import MissingRelationsError, describe_target, open_extract
 from customer_health.evaluation.options import EvaluationOptions
@@ -112,7 +112,11 @@ def open_history(target: str, db_path: Path | None,
     """A DuckDB connection holding `relations`: the duckdb file itself (read-only, no copy), or a
     temporary extract copied from the postgres / spark target (deleted on exit)."""
     if target == "duckdb":
+        # A served file holds only schema `health`; the churn events and usage the history is
+        # evaluated against are in the working database dbt builds beside it, when there is one.
         path = (db_path or default_db_path()).resolve()
+        working = working_database(path)
+        path = working if working.is_file() else path
         with connect_read_only(path, relations) as con:
             yield HistorySource(con, target, str(path), db_path=path)
         return

@@ -139,7 +139,7 @@ def failing_rows(compiled_code: str, paths: PipelinePaths) -> list[str]:
     from customer_health.engines.warehouse import connect
 
     try:
-        with connect(paths.target, paths.db_path, read_only=True) as warehouse:
+        with connect(paths.target, paths.build_db_path, read_only=True) as warehouse:
             columns, rows = warehouse.query_with_columns(
                 f"select * from ({compiled_code}) as failing limit {EXAMPLE_ROWS}"
             )

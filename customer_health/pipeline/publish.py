@@ -42,6 +42,7 @@ from customer_health.settings import (
     PUBLISH_LOG_TABLE,
     PUBLISHED_SCHEMA,
     PUBLISHED_VERSIONS_SCHEMA,
+    PUBLISHES_KEPT,
 )
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ REPLACED_ROWS = {
     "customer_health_score_changes": FROM_FIRST_SCORED_DATE,
     "customer_health_score_change_attribution": FROM_FIRST_SCORED_DATE,
 }
-# Published versions kept per relation on Spark: the current one and the one before it.
-VERSIONS_KEPT = 2
+# Engines whose `health` relations are views over versioned tables in `health_versions`
+# (DuckDB keeps its versions as whole served files: customer_health/pipeline/served_file.py).
+VERSIONED_ENGINES = ("postgres", "spark")
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,13 @@ class PublishRecord:
     run_id: str
     scoring_config_version: str
     checks: CheckCounts = field(default_factory=CheckCounts)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, object] = field(default_factory=dict)
     # "refresh" publishes current scores (latest as-of date built) and history;
-    # "backfill" publishes history only, leaving the current scores alone.
+    # "backfill" publishes history only, leaving the current scores alone; "rollback" restores
+    # a kept publish (timings hold its run id as restored_run_id).
     kind: str = "refresh"
+    # Publishes kept for rollback, the current one included.
+    keep: int = PUBLISHES_KEPT
 
 
 def publish_log_ddl(warehouse: Warehouse) -> str:
@@ -113,14 +118,14 @@ def publish(warehouse: Warehouse, record: PublishRecord) -> int:
     """Publish the candidate (see the module docstring); return how many score rows it built."""
     relations = (CURRENT_MODELS if record.kind == "refresh" else ()) + HISTORY_MODELS
     built = warehouse.query(f"select count(*) from {CANDIDATE_SCORES}")[0][0]
-    if warehouse.engine == "spark":
+    if warehouse.engine in VERSIONED_ENGINES:
         _publish_versions(warehouse, record, relations)
     else:
         with warehouse.transaction():
             warehouse.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
             for schema, model in relations:
                 _publish_in_place(warehouse, schema, model)
-            _append_publish_log(warehouse, record)
+            append_publish_log(warehouse, record)
     log.info("published a %s of %s score rows to schema %s", record.kind, built, PUBLISHED_SCHEMA)
     return built
 
@@ -171,30 +176,49 @@ def version_query(warehouse: Warehouse, schema: str, model: str) -> str:
 def _publish_versions(
     warehouse: Warehouse, record: PublishRecord, relations: tuple[tuple[str, str], ...]
 ) -> None:
-    """Spark: write this run's versions, switch the views to them, log, drop old versions."""
+    """PostgreSQL, Spark: write this run's versions (while `health` still shows the previous
+    ones), switch the views to them and log, then drop versions beyond PUBLISHES_KEPT."""
     for schema in (PUBLISHED_SCHEMA, PUBLISHED_VERSIONS_SCHEMA):
         warehouse.execute(f"create schema if not exists {schema}")
     for schema, model in relations:
         warehouse.create_table_as(
             version_relation(model, record.run_id), version_query(warehouse, schema, model)
         )
+    switch_views(warehouse, {model: record.run_id for _, model in relations}, record)
     for _, model in relations:
-        warehouse.execute(
-            f"create or replace view {PUBLISHED_SCHEMA}.{model} as "
-            f"select * from {version_relation(model, record.run_id)}"
-        )
-    _append_publish_log(warehouse, record)
-    for _, model in relations:
-        for old in old_versions(warehouse, model):
+        for old in old_versions(warehouse, model, record.keep):
             warehouse.execute(f"drop table if exists {PUBLISHED_VERSIONS_SCHEMA}.{old}")
+
+
+def switch_views(
+    warehouse: Warehouse,
+    versions: dict[str, str],
+    record: PublishRecord,
+    scores: str = CANDIDATE_SCORES,
+) -> None:
+    """Point each view `health.<model>` at version `<model>__<run id>` and log the publish: in
+    one transaction on PostgreSQL (readers see all switches or none), one view at a time on
+    Spark. A relation still published as a table (before versions) becomes a view."""
+    with warehouse.transaction():
+        for model, run_id in versions.items():
+            published = f"{PUBLISHED_SCHEMA}.{model}"
+            target = version_relation(model, run_id)
+            if warehouse.is_view(PUBLISHED_SCHEMA, model):
+                # PostgreSQL cannot `create or replace` a view whose columns changed.
+                if warehouse.engine == "postgres":
+                    warehouse.execute(f"drop view {published}")
+            elif warehouse.relation_exists(PUBLISHED_SCHEMA, model):
+                warehouse.execute(f"drop table {published}")
+            warehouse.execute(f"create or replace view {published} as select * from {target}")
+        append_publish_log(warehouse, record, scores)
 
 
 def version_relation(model: str, run_id: str) -> str:
     return f"{PUBLISHED_VERSIONS_SCHEMA}.{model}__{run_id}"
 
 
-def old_versions(warehouse: Warehouse, model: str) -> list[str]:
-    """A relation's version tables to drop: all but its newest VERSIONS_KEPT published ones
+def old_versions(warehouse: Warehouse, model: str, keep: int) -> list[str]:
+    """A relation's version tables to drop: all but its newest `keep` published ones
     (a backfill versions only the history, so each relation counts its own), and any left by a
     publish that failed before it was logged."""
     newest_first = [
@@ -204,17 +228,25 @@ def old_versions(warehouse: Warehouse, model: str) -> list[str]:
             "group by run_id order by max(published_at) desc"
         )
     ]
+    existing = version_run_ids(warehouse, model)
+    kept = [run_id for run_id in newest_first if run_id in existing][:keep]
+    return [f"{model}__{run_id}" for run_id in sorted(existing - set(kept))]
+
+
+def version_run_ids(warehouse: Warehouse, model: str) -> set[str]:
+    """Run ids of the versions of a relation that exist in schema `health_versions`."""
     prefix = f"{model}__"
-    existing = {
-        row[1][len(prefix):]
-        for row in warehouse.query(f"show tables in {PUBLISHED_VERSIONS_SCHEMA}")
-        if row[1].startswith(prefix)
+    return {
+        name[len(prefix):]
+        for name in warehouse.tables(PUBLISHED_VERSIONS_SCHEMA)
+        if name.startswith(prefix)
     }
-    kept = [run_id for run_id in newest_first if run_id in existing][:VERSIONS_KEPT]
-    return [f"{prefix}{run_id}" for run_id in sorted(existing - set(kept))]
 
 
-def _append_publish_log(warehouse: Warehouse, record: PublishRecord) -> None:
+def append_publish_log(
+    warehouse: Warehouse, record: PublishRecord, scores: str = CANDIDATE_SCORES
+) -> None:
+    """One row per as-of date of `scores` (the candidate, or on a rollback the restored scores)."""
     warehouse.execute(publish_log_ddl(warehouse))
     values = [
         record.run_id,
@@ -230,7 +262,7 @@ def _append_publish_log(warehouse: Warehouse, record: PublishRecord) -> None:
             count(*), {record.checks.passed}, {record.checks.failed}, {record.checks.warned},
             {warehouse.literal(record.scoring_config_version)},
             {warehouse.literal(json.dumps(record.timings, sort_keys=True))}
-        from {CANDIDATE_SCORES}
+        from {scores}
         group by as_of_date
         """
     )

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 from customer_health.dbt_project import missing_raw_files, project_facts
-from customer_health.engines.warehouse import connect
+from customer_health.engines.warehouse import connect, working_database
 from customer_health.errors import BadInputError, BuildFailedError, GateFailedError
 from customer_health.gate.run import GateResult, run_quality_gate
 from customer_health.pipeline.dbt import run_dbt_build
@@ -34,6 +34,7 @@ from customer_health.pipeline.publish import (
     publish,
 )
 from customer_health.pipeline.run_summary import RunSummary
+from customer_health.pipeline.served_file import prepare_working_database, serve
 from customer_health.scoring_config import scoring_config_version
 from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR, PipelinePaths, raw_data_format
 
@@ -55,11 +56,14 @@ class RunOptions:
     show_progress: bool = True
 
     def paths(self) -> PipelinePaths:
-        return PipelinePaths.resolve(
+        paths = PipelinePaths.resolve(
             db_path=str(self.db_path) if self.db_path else None,
             raw_data_dir=str(self.raw_data_dir) if self.raw_data_dir else None,
             target=self.target,
         )
+        if paths.target != "duckdb":
+            return paths
+        return replace(paths, working_db_path=working_database(paths.db_path))
 
 
 def refresh(options: RunOptions, summary: RunSummary, as_of_date: date | None = None) -> None:
@@ -136,10 +140,12 @@ def gate_and_publish(
         kind=kind,
     )
     raise_if_stopped()
-    with summary.timed("publish"), connect(paths.target, paths.db_path) as warehouse:
+    with summary.timed("publish"), connect(paths.target, paths.build_db_path) as warehouse:
         summary.accounts_scored = publish(warehouse, record)
         summary.published = True
         summary.set_dates(logged_dates(warehouse, summary.run_id))
+        if paths.target == "duckdb":
+            serve(warehouse, paths.db_path, summary.run_id)
     log.info("%s %s published (timings: %s)", kind, summary.run_id, summary.timings)
 
 
@@ -147,7 +153,7 @@ def audit(options: RunOptions, summary: RunSummary, paths: PipelinePaths) -> Gat
     """Run the quality gate on the built candidate; raise GateFailedError when it blocks."""
     with summary.timed("quality_gate"):
         gate = run_quality_gate(
-            paths.target, paths.db_path, summary.run_id, target_path=options.target_path
+            paths.target, paths.build_db_path, summary.run_id, target_path=options.target_path
         )
     checks = summary.checks
     checks.passed, checks.failed, checks.warned = gate.passed_count, gate.failed_count, gate.warned
@@ -175,7 +181,10 @@ def publish_built(options: RunOptions, summary: RunSummary) -> None:
 
 def describe_target(paths: PipelinePaths) -> str:
     if paths.target == "duckdb":
-        return f"duckdb (database {paths.db_path}, raw data {paths.raw_data_dir})"
+        return (
+            f"duckdb (served file {paths.db_path}, working file {paths.build_db_path}, "
+            f"raw data {paths.raw_data_dir})"
+        )
     schemas = sorted({table.schema for table in project_facts().raw_tables})
     return f"{paths.target} (raw tables in schema {', '.join(schemas)})"
 
@@ -187,8 +196,7 @@ def check_inputs(paths: PipelinePaths, target_path: Path) -> None:
     Both before dbt runs, so that neither ends as a dbt failure."""
     tables = project_facts(target_path, paths.target).raw_tables
     if paths.target == "duckdb":
-        with connect(paths.target, paths.db_path):
-            pass
+        prepare_working_database(paths)
         if not paths.raw_data_dir.is_dir():
             raise BadInputError(f"raw data folder does not exist: {paths.raw_data_dir}")
         missing = missing_raw_files(tables, paths.raw_data_dir, raw_data_format())

@@ -19,6 +19,7 @@ from helpers.project import (
 )
 
 from customer_health.engines.scratch_postgres import scratch_postgres
+from customer_health.engines.warehouse import working_database
 from customer_health.gate.dbt_manifest import manifest_path, parse_manifest
 
 
@@ -90,7 +91,8 @@ def postgres_build(postgres_env: dict[str, str]) -> dict[str, str]:
 class PublishedBaseline:
     """A database into which the sample data was refreshed and published once."""
 
-    db_path: Path
+    db_path: Path  # the served file: schema health
+    working_path: Path  # the working database: staging, marts and health
     fingerprint: dict[str, str]
 
 
@@ -101,14 +103,18 @@ def published_baseline(tmp_path_factory: pytest.TempPathFactory) -> PublishedBas
     db_path = folder / "customer_health.duckdb"
     completed = run_refresh(db_path, SAMPLE_DATA_DIR, folder / "target")
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
-    return PublishedBaseline(db_path=db_path, fingerprint=health_fingerprint(db_path))
+    return PublishedBaseline(
+        db_path=db_path,
+        working_path=working_database(db_path),
+        fingerprint=health_fingerprint(db_path),
+    )
 
 
 @pytest.fixture
 def baseline_copy(published_baseline: PublishedBaseline, tmp_path: Path) -> Path:
-    """A private copy of the published baseline database."""
+    """A private copy of the published baseline's working database (staging, marts, health)."""
     copy = tmp_path / "customer_health.duckdb"
-    copy.write_bytes(published_baseline.db_path.read_bytes())
+    copy.write_bytes(published_baseline.working_path.read_bytes())
     return copy
 
 

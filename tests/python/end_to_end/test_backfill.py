@@ -101,7 +101,8 @@ def test_rerunning_a_backfill_replaces_dates_instead_of_adding_rows(tmp_path: Pa
 def dbt_build(db_path: Path, target: Path, dbt_vars: dict[str, object]) -> None:
     """A plain `dbt build` (no gate, no publish), stamped with the scoring configuration's version
     as a refresh stamps it."""
-    env = dict(os.environ, HEALTH_DB_PATH=str(db_path), HEALTH_RAW_DATA_DIR=str(SAMPLE_DATA),
+    env = dict(os.environ, HEALTH_DB_PATH=str(db_path), HEALTH_WORKING_DB_PATH=str(db_path),
+               HEALTH_RAW_DATA_DIR=str(SAMPLE_DATA),
                DBT_SEND_ANONYMOUS_USAGE_STATS="False")
     dbt_vars = {**dbt_vars, "scoring_config_version": scoring_config_version()}
     completed = subprocess.run(

@@ -138,7 +138,7 @@ def dbt_build(raw_dir: Path, raw_format: str, work_dir: Path,
     db_path = work_dir / "floor_check.duckdb"
     env = clean_env()
     env.update(HEALTH_RAW_DATA_DIR=str(raw_dir), HEALTH_RAW_DATA_FORMAT=raw_format,
-               HEALTH_DB_PATH=str(db_path))
+               HEALTH_DB_PATH=str(db_path), HEALTH_WORKING_DB_PATH=str(db_path))
     completed = subprocess.run(
         [str(DBT), "build", "--project-dir", str(REPO_DIR), "--profiles-dir", str(REPO_DIR),
          "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),

@@ -51,7 +51,8 @@ def test_the_dbt_tests_that_replaced_gate_checks_fail_on_a_tampered_build(
         [str(Path(sys.executable).parent / "dbt"), "test", "--project-dir", str(REPO_DIR),
          "--profiles-dir", str(REPO_DIR), "--target-path", str(target_path),
          "--log-path", str(tmp_path / "logs"), "--select", *SELECTION.split()],
-        env=clean_env({"HEALTH_DB_PATH": str(baseline_copy)}),
+        env=clean_env({"HEALTH_DB_PATH": str(baseline_copy),
+                       "HEALTH_WORKING_DB_PATH": str(baseline_copy)}),
         capture_output=True, text=True, check=False, cwd=REPO_DIR, timeout=600,
     )
     assert completed.returncode == 1, completed.stdout[-3000:] + completed.stderr[-3000:]

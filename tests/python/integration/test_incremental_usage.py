@@ -33,7 +33,8 @@ COMPARED_RELATIONS = {
 
 def dbt_build(db_path: Path, raw_dir: Path, target: Path, *extra: str) -> None:
     env = clean_env()
-    env.update(HEALTH_DB_PATH=str(db_path), HEALTH_RAW_DATA_DIR=str(raw_dir),
+    env.update(HEALTH_DB_PATH=str(db_path), HEALTH_WORKING_DB_PATH=str(db_path),
+               HEALTH_RAW_DATA_DIR=str(raw_dir),
                HEALTH_RAW_DATA_FORMAT="parquet")
     completed = subprocess.run(
         [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_DIR),

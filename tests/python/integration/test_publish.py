@@ -18,7 +18,6 @@ from customer_health.dbt_project import PUBLISHED_MODELS
 from customer_health.engines.warehouse import Warehouse, connect
 from customer_health.pipeline.publish import (
     SCORED_DATES,
-    VERSIONS_KEPT,
     CheckCounts,
     PublishRecord,
     publish,
@@ -144,7 +143,7 @@ def test_history_is_replaced_only_on_the_dates_a_build_wrote(warehouse: Warehous
         warehouse, [("a1", 2.0)], dates=(NOV,), later_dates=(DEC,), extra_history_column=True
     )
     for run_id in ("run2", "run2_again"):
-        publish(warehouse, PublishRecord(run_id, "cfg", kind="backfill"))
+        publish(warehouse, PublishRecord(run_id, "cfg", kind="backfill", keep=2))
 
         assert published_rows(warehouse, "customer_health_score_history") == [
             (OCT, "a1", 1.0), (NOV, "a1", 2.0), (DEC, "a1", 1.0)
@@ -169,7 +168,7 @@ def test_spark_keeps_the_newest_versions_of_each_relation(warehouse: Warehouse) 
     make_candidate(warehouse, [("a1", 90.0)])
     publish(warehouse, PublishRecord("current", "cfg"))
     for run_id in ("backfill1", "backfill2", "backfill3"):
-        publish(warehouse, PublishRecord(run_id, "cfg", kind="backfill"))
+        publish(warehouse, PublishRecord(run_id, "cfg", kind="backfill", keep=2))
 
     versions = {row[1] for row in warehouse.query(f"show tables in {PUBLISHED_VERSIONS_SCHEMA}")}
     # Backfills version the history only: the current scores keep their one version.
@@ -180,5 +179,5 @@ def test_spark_keeps_the_newest_versions_of_each_relation(warehouse: Warehouse) 
     assert history == {
         "customer_health_score_history__backfill3", "customer_health_score_history__backfill2"
     }
-    assert len(history) == VERSIONS_KEPT
+    assert len(history) == 2
     assert published_scores(warehouse) == [("a1", 90.0)]

@@ -1,0 +1,117 @@
+"""Undo publishes: put a kept earlier publish back in schema `health`, atomically, and log it.
+
+A publish keeps its whole published state for PUBLISHES_KEPT publishes: on DuckDB as a served
+file (customer_health/pipeline/served_file.py), on PostgreSQL and Spark as version tables in
+`health_versions` behind the views of `health` (customer_health/pipeline/publish.py). A rollback
+restores one of them (default: the publish before the current one) and appends a publish-log
+row of kind `rollback` whose timings name the restored run (`restored_run_id`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from customer_health.dbt_project import CURRENT_MODELS, HISTORY_MODELS
+from customer_health.engines.warehouse import Warehouse, connect
+from customer_health.errors import BadInputError
+from customer_health.pipeline.lock import pipeline_lock
+from customer_health.pipeline.publish import (
+    PublishRecord,
+    append_publish_log,
+    logged_dates,
+    switch_views,
+    version_run_ids,
+)
+from customer_health.pipeline.run import RunOptions
+from customer_health.pipeline.run_summary import RunSummary
+from customer_health.pipeline.served_file import (
+    kept_versions,
+    restore_working_from,
+    version_file,
+    write_served_file,
+)
+from customer_health.settings import (
+    PUBLISH_LOG_TABLE,
+    PUBLISHED_SCHEMA,
+    PUBLISHED_VERSIONS_SCHEMA,
+    PUBLISHES_KEPT,
+)
+
+log = logging.getLogger(__name__)
+SCORES = "customer_health_scores"
+
+
+def rollback(options: RunOptions, summary: RunSummary, to_run_id: str | None = None) -> None:
+    """Restore the publish `to_run_id` (default: the one before the current one)."""
+    paths = options.paths()
+    with pipeline_lock(paths.target, paths.lock_anchor), connect(
+        paths.target, paths.build_db_path
+    ) as warehouse:
+        runs = published_runs(warehouse)
+        if paths.target == "duckdb":
+            runs = [run for run in runs if run in set(kept_versions(paths.db_path))]
+        restored = choose(runs, to_run_id)
+        record = PublishRecord(
+            run_id=summary.run_id,
+            scoring_config_version=config_version_of(warehouse, restored),
+            timings={"restored_run_id": restored},
+            kind="rollback",
+        )
+        if paths.target == "duckdb":
+            restore_working_from(
+                warehouse, version_file(paths.db_path, restored),
+                then=lambda: append_publish_log(warehouse, record, f"{PUBLISHED_SCHEMA}.{SCORES}"),
+            )
+            write_served_file(warehouse, paths.db_path, summary.run_id, PUBLISHES_KEPT)
+        else:
+            versions = versions_at(warehouse, runs, restored)
+            switch_views(warehouse, versions, record,
+                         f"{PUBLISHED_VERSIONS_SCHEMA}.{SCORES}__{versions[SCORES]}")
+        summary.published = True
+        summary.set_dates(logged_dates(warehouse, summary.run_id))
+    log.info("rolled back to run %s (rollback run %s)", restored, summary.run_id)
+
+
+def published_runs(warehouse: Warehouse) -> list[str]:
+    """Run ids in the publish log, newest first."""
+    if not warehouse.relation_exists(PUBLISHED_SCHEMA, "publish_log"):
+        return []
+    return [row[0] for row in warehouse.query(
+        f"select run_id from {PUBLISH_LOG_TABLE} group by run_id order by max(published_at) desc"
+    )]
+
+
+def choose(runs: list[str], to_run_id: str | None) -> str:
+    """The run to restore: to_run_id if it is kept, else the one before the newest."""
+    if to_run_id is None:
+        if len(runs) < 2:
+            raise BadInputError("nothing to roll back to: fewer than two publishes are kept")
+        return runs[1]
+    if to_run_id not in runs:
+        kept = ", ".join(runs) or "none"
+        raise BadInputError(f"run {to_run_id} is not a kept publish (kept, newest first: {kept})")
+    return to_run_id
+
+
+def config_version_of(warehouse: Warehouse, run_id: str) -> str:
+    rows = warehouse.query(
+        f"select max(scoring_config_version) from {PUBLISH_LOG_TABLE} "
+        f"where run_id = {warehouse.literal(run_id)}"
+    )
+    return str(rows[0][0])
+
+
+def versions_at(warehouse: Warehouse, runs: list[str], restored: str) -> dict[str, str]:
+    """Per published relation, the version `health` showed right after run `restored`: the
+    newest version written at or before it (a backfill writes no current relations)."""
+    upto = runs[runs.index(restored):]
+    versions = {}
+    for _, model in CURRENT_MODELS + HISTORY_MODELS:
+        existing = version_run_ids(warehouse, model)
+        found = next((run for run in upto if run in existing), None)
+        if found is None:
+            raise BadInputError(
+                f"run {restored} cannot be restored: no kept version of {model} at or before it"
+            )
+        versions[model] = found
+    return versions
