@@ -94,11 +94,15 @@ def stop_readers(readers: list[tuple[subprocess.Popen, Path]], work: Path) -> li
     return results
 
 
-def refresh_and_roll_back(args: list[str], env: dict[str, str]) -> list[str]:
+def refresh_and_roll_back(
+    args: list[str], env: dict[str, str], data_args: tuple[str, ...] = ()
+) -> list[str]:
     """Three refreshes, then a rollback to the second; returns the run ids published."""
     run_ids = []
     for day in AS_OF_DATES:
-        completed = run_health("refresh", [*args, "--as-of-date", day, "--json", "--quiet"], env)
+        completed = run_health(
+            "refresh", [*args, *data_args, "--as-of-date", day, "--json", "--quiet"], env
+        )
         assert completed.returncode == 0, output_of(completed)
         run_ids.append(json.loads(completed.stdout)["run_id"])
     completed = run_health("rollback", [*args, "--to", run_ids[1], "--json"], env)
@@ -115,14 +119,14 @@ def assert_readers_were_never_blocked(results: list[dict]) -> None:
 
 def test_duckdb_readers_keep_reading_during_refreshes_and_a_rollback(tmp_path: Path) -> None:
     served = tmp_path / "customer_health.duckdb"
-    args = ["--db-path", str(served), "--raw-data-dir", str(SAMPLE_DATA_DIR),
-            "--target-path", str(tmp_path / "target")]
-    first = run_health("refresh", [*args, "--as-of-date", "2024-09-30", "--quiet"])
+    args = ["--db-path", str(served), "--target-path", str(tmp_path / "target")]
+    data_args = ("--raw-data-dir", str(SAMPLE_DATA_DIR))
+    first = run_health("refresh", [*args, *data_args, "--as-of-date", "2024-09-30", "--quiet"])
     assert first.returncode == 0, output_of(first)
     readers = start_readers("duckdb", str(served), tmp_path)
     time.sleep(2)
     try:
-        refresh_and_roll_back(args, clean_env())
+        refresh_and_roll_back(args, clean_env(), data_args)
     finally:
         results = stop_readers(readers, tmp_path)
     assert_readers_were_never_blocked(results)
