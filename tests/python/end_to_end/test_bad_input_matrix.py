@@ -300,8 +300,11 @@ CASES: tuple[Case, ...] = (
          corrupt_data=edit_rows(
              "feature_usage", set_value("usage_date", "2099-06-30", every=1000)
          )),
-    Case("dates_absurdly_old", EXIT_GATE_FAILED,
-         ("dates_not_too_old", "signup_date", "1900-01-01"),
+    # Signup dates outside var plausible_dates are quarantined; the accounts' subscriptions,
+    # tickets and churn events then fail their relationships tests (children of a quarantined
+    # parent are not quarantined with it yet), so the build stops naming them.
+    Case("dates_absurdly_old", EXIT_BUILD_FAILED,
+         ("relationships", "account_id"),
          corrupt_data=edit_rows("accounts", set_value("signup_date", "1900-01-01", every=100))),
     Case("unknown_plan_tier", EXIT_BUILD_FAILED, ("relationships", "plan_tier"),
          corrupt_data=edit_rows("subscriptions", set_value("plan_tier", "Platinum", every=500))),
