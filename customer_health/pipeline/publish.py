@@ -221,16 +221,19 @@ def old_versions(warehouse: Warehouse, model: str, keep: int) -> list[str]:
     """A relation's version tables to drop: all but its newest `keep` published ones
     (a backfill versions only the history, so each relation counts its own), and any left by a
     publish that failed before it was logged."""
-    newest_first = [
-        row[0]
-        for row in warehouse.query(
-            f"select run_id from {PUBLISH_LOG_TABLE} "
-            "group by run_id order by max(published_at) desc"
-        )
-    ]
+    newest_first = published_runs(warehouse)
     existing = version_run_ids(warehouse, model)
     kept = [run_id for run_id in newest_first if run_id in existing][:keep]
     return [f"{model}__{run_id}" for run_id in sorted(existing - set(kept))]
+
+
+def published_runs(warehouse: Warehouse) -> list[str]:
+    """Run ids in the publish log, newest first (none before the first publish)."""
+    if not warehouse.relation_exists(PUBLISHED_SCHEMA, "publish_log"):
+        return []
+    return [row[0] for row in warehouse.query(
+        f"select run_id from {PUBLISH_LOG_TABLE} group by run_id order by max(published_at) desc"
+    )]
 
 
 def version_run_ids(warehouse: Warehouse, model: str) -> set[str]:

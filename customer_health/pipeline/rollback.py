@@ -19,6 +19,7 @@ from customer_health.pipeline.publish import (
     PublishRecord,
     append_publish_log,
     logged_dates,
+    published_runs,
     switch_views,
     version_run_ids,
 )
@@ -70,15 +71,6 @@ def rollback(options: RunOptions, summary: RunSummary, to_run_id: str | None = N
         summary.published = True
         summary.set_dates(logged_dates(warehouse, summary.run_id))
     log.info("rolled back to run %s (rollback run %s)", restored, summary.run_id)
-
-
-def published_runs(warehouse: Warehouse) -> list[str]:
-    """Run ids in the publish log, newest first."""
-    if not warehouse.relation_exists(PUBLISHED_SCHEMA, "publish_log"):
-        return []
-    return [row[0] for row in warehouse.query(
-        f"select run_id from {PUBLISH_LOG_TABLE} group by run_id order by max(published_at) desc"
-    )]
 
 
 def choose(runs: list[str], to_run_id: str | None) -> str:
