@@ -35,6 +35,9 @@ DEFAULT_TARGET = "duckdb"
 
 # Schema BI reads: copies of the models marked `published` (customer_health.dbt_project).
 PUBLISHED_SCHEMA = "health"
+# The scores model, and where BI reads the current scores.
+SCORES_MODEL = "customer_health_scores"
+PUBLISHED_SCORES = f"{PUBLISHED_SCHEMA}.{SCORES_MODEL}"
 # Spark has no multi-table transaction: each publish writes tables of its own in this schema, and
 # the relations in `health` are views switched to them last (see publish.py).
 PUBLISHED_VERSIONS_SCHEMA = "health_versions"

@@ -60,6 +60,7 @@ from customer_health.benchmark.options import BenchmarkOptions
 from customer_health.benchmark.postgres import PostgresServer, postgres_server
 from customer_health.benchmark.results import SizeResult, format_table, to_json
 from customer_health.dbt_project import project_facts
+from customer_health.engines.duckdb_paths import read_pattern
 from customer_health.engines.warehouse import duckdb_settings, spark_settings
 from customer_health.errors import GateFailedError, HealthError
 from customer_health.sample_data import generate as gsd
@@ -214,8 +215,9 @@ def count_rows(raw_dir: Path, folder: str = "") -> dict[str, int]:
     with duckdb.connect() as con:
         for table in project_facts().raw_tables:
             files = sorted((raw_dir / folder / table.identifier).glob("*.parquet"))
+            pattern = read_pattern(raw_dir / folder / table.identifier, "*.parquet")
             counts[table.name] = con.execute(
-                "select count(*) from read_parquet(?)", [[str(f) for f in files]]
+                f"select count(*) from read_parquet({pattern})"
             ).fetchone()[0] if files else 0
     return counts
 

@@ -83,6 +83,14 @@ FromDate = Annotated[dt.date | None, date_option("--from", help="First as-of dat
 ToDate = Annotated[dt.date | None, date_option("--to", help="Last as-of date.")]
 RequiredFromDate = Annotated[dt.date, date_option("--from", help="First as-of date.")]
 RequiredToDate = Annotated[dt.date, date_option("--to", help="Last as-of date.")]
+ReplaceCurrent = Annotated[
+    bool,
+    typer.Option(
+        "--replace-current",
+        help="Let scores older than the published current scores replace them (still gated; "
+        "without it such a run is refused with exit 4).",
+    ),
+]
 
 DEFAULT_TARGET_CHOICE = Target(DEFAULT_TARGET)
 DEFAULT_TARGET_PATH_OPTION = DEFAULT_TARGET_PATH

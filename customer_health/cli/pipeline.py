@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from customer_health.cli.options import (
     AsOfDate,
     DbPath,
     RawDataDir,
+    ReplaceCurrent,
     RequiredFromDate,
     RequiredToDate,
     Target,
@@ -32,7 +34,7 @@ from customer_health.pipeline.export import export_relations
 from customer_health.pipeline.load import load_raw
 from customer_health.pipeline.run_summary import RunSummary
 from customer_health.pipeline.summary import build_summary
-from customer_health.settings import PUBLISHED_SCHEMA, PipelinePaths
+from customer_health.settings import PUBLISHED_SCHEMA, SCORES_MODEL, PipelinePaths
 
 
 @app.command(rich_help_panel="Pipeline")
@@ -44,12 +46,14 @@ def refresh(
     target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
+    replace_current: ReplaceCurrent = False,
 ) -> None:
     """dbt build -> quality gate -> publish to schema `health`, then print a summary.
 
     On any failure the published relations are left exactly as they were.
     """
     options = prepare(target, db_path, raw_data_dir, target_path, quiet, json_output)
+    options = dataclasses.replace(options, replace_current=replace_current)
 
     def work(options: run.RunOptions, summary: RunSummary) -> None:
         run.refresh(options, summary, as_of_date)
@@ -107,10 +111,12 @@ def publish(
     target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
     quiet: Quiet = False,
     json_output: JsonOutput = False,
+    replace_current: ReplaceCurrent = False,
 ) -> None:
     """Gate, then publish, what dbt last built (for orchestrators that run dbt build
     themselves, e.g. dagster-dbt)."""
     options = prepare(target, db_path, None, target_path, quiet, json_output)
+    options = dataclasses.replace(options, replace_current=replace_current)
     run_recorded("publish", options, json_output, run.publish_built)
 
 
@@ -225,7 +231,7 @@ def run_recorded(
 
 def print_summary(paths: PipelinePaths, top: int = 10) -> None:
     with connect(paths.target, paths.db_path, read_only=True) as warehouse:
-        if not warehouse.relation_exists(PUBLISHED_SCHEMA, "customer_health_scores"):
+        if not warehouse.relation_exists(PUBLISHED_SCHEMA, SCORES_MODEL):
             raise BadInputError("nothing is published yet: run `health refresh` first")
         print(build_summary(warehouse, top))
 

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from customer_health.engines.duckdb_paths import read_pattern, write_path
 from customer_health.errors import InfrastructureError
 from customer_health.settings import PROFILE_NAME, PROJECT_DIR
 
@@ -405,10 +406,9 @@ def _as_csv(path: Path, file_format: str) -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="health_load_"))
     try:
         out = folder / f"{path.name}.csv"
-        pattern = str(path / "*.parquet").replace("'", "''")
         duckdb.sql(
-            f"copy (select * from read_parquet('{pattern}', union_by_name = true)) "
-            f"to '{str(out).replace(chr(39), chr(39) * 2)}' (header true)"
+            f"copy (select * from read_parquet({read_pattern(path, '*.parquet')}, "
+            f"union_by_name = true)) to {write_path(out)} (header true)"
         )
         yield out
     finally:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from customer_health.engines import warehouse
+from customer_health.engines.duckdb_paths import read_pattern
 from customer_health.settings import PipelinePaths
 
 log = logging.getLogger(__name__)
@@ -331,10 +332,9 @@ def copy_through_parquet(source: warehouse.Warehouse, dest: duckdb.DuckDBPyConne
         source.session.sql(f"select {select} from {relation}").write.parquet(str(out))
         if not any(out.glob("*.parquet")):
             return 0
-        pattern = str(out / "*.parquet").replace("'", "''")
         ((copied,),) = dest.execute(
             f"insert into {quote(schema)}.{quote(name)} select {casts} "
-            f"from read_parquet('{pattern}')"
+            f"from read_parquet({read_pattern(out, '*.parquet')})"
         ).fetchall()
     return int(copied)
 

@@ -184,58 +184,59 @@ def scores_suite(config: GateConfig, manifest: DbtManifest) -> SuitePlan:
 
 
 def drift_suite(config: GateConfig, manifest: DbtManifest) -> SuitePlan:
-    """The candidate's latest as-of date against the published run's latest as-of date."""
-    published = config.published_scores_relation(manifest)
+    """Every date the candidate history holds against the published history: the same date where
+    it was published, otherwise the nearest published date (the latest before, else the earliest
+    after). Each failing row names the date and the published date it was compared with."""
+    published = config.published_history_relation(manifest)
     checks = config.drift.checks
     max_drop = float(checks["row_count_drop"]["max_drop_share"])
     max_mean = float(checks["mean_score_change"]["max_change"])
     max_unhealthy = float(checks["unhealthy_share_change"]["max_change"])
-    summary = f"""
-        with candidate as ({_summary_sql("{batch}")}),
-        published as ({_summary_sql(published)})
-    """
+    pairs = _drift_pairs_sql(published)
+    against = f"against the same or nearest date of {published}"
     expectations = (
         _sql_check(
             checks["row_count_drop"],
-            f"scored accounts fall by at most {max_drop:.0%} against {published}",
-            f"""{summary}
+            f"scored accounts fall by at most {max_drop:.0%} on any date {against}",
+            f"""{pairs}
             select
-                published.accounts as published_accounts,
-                candidate.accounts as candidate_accounts,
-                {_rounded(f"1 - {_decimal('candidate.accounts')} / published.accounts", 4)}
+                as_of_date, published_as_of_date, published_accounts, candidate_accounts,
+                {_rounded(f"1 - {_decimal('candidate_accounts')} / published_accounts", 4)}
                     as drop_share
-            from candidate cross join published
-            where published.accounts > 0
-                and candidate.accounts < published.accounts * (1 - {max_drop})
+            from pairs
+            where published_accounts > 0
+                and candidate_accounts < published_accounts * (1 - {max_drop})
             """,
         ),
         _sql_check(
             checks["mean_score_change"],
-            f"mean health_score moves by at most {max_mean} points against {published}",
-            f"""{summary}
+            f"mean health_score moves by at most {max_mean} points on any date {against}",
+            f"""{pairs}
             select
-                {_rounded("published.mean_score", 2)} as published_mean_score,
-                {_rounded("candidate.mean_score", 2)} as candidate_mean_score,
-                {_rounded("candidate.mean_score - published.mean_score", 2)} as mean_score_change
-            from candidate cross join published
-            where abs(candidate.mean_score - published.mean_score) > {max_mean}
+                as_of_date, published_as_of_date,
+                {_rounded("published_mean_score", 2)} as published_mean_score,
+                {_rounded("candidate_mean_score", 2)} as candidate_mean_score,
+                {_rounded("candidate_mean_score - published_mean_score", 2)} as mean_score_change
+            from pairs
+            where abs(candidate_mean_score - published_mean_score) > {max_mean}
             """,
         ),
         _sql_check(
             checks["unhealthy_share_change"],
-            f"share of unhealthy accounts moves by at most {max_unhealthy} against {published}",
-            f"""{summary}
+            f"share of unhealthy accounts moves by at most {max_unhealthy} on any date {against}",
+            f"""{pairs}
             select
-                {_rounded("published.unhealthy_share", 4)} as published_unhealthy_share,
-                {_rounded("candidate.unhealthy_share", 4)} as candidate_unhealthy_share,
-                {_rounded("candidate.unhealthy_share - published.unhealthy_share", 4)}
+                as_of_date, published_as_of_date,
+                {_rounded("published_unhealthy_share", 4)} as published_unhealthy_share,
+                {_rounded("candidate_unhealthy_share", 4)} as candidate_unhealthy_share,
+                {_rounded("candidate_unhealthy_share - published_unhealthy_share", 4)}
                     as unhealthy_share_change
-            from candidate cross join published
-            where abs(candidate.unhealthy_share - published.unhealthy_share) > {max_unhealthy}
+            from pairs
+            where abs(candidate_unhealthy_share - published_unhealthy_share) > {max_unhealthy}
             """,
         ),
     )
-    return SuitePlan(relation=config.scores_relation(manifest), stage=STAGE_DRIFT,
+    return SuitePlan(relation=config.history_relation(manifest), stage=STAGE_DRIFT,
                      expectations=expectations)
 
 
@@ -250,15 +251,54 @@ def _rounded(expression: str, digits: int) -> str:
     return f"round({_decimal(expression)}, {digits})"
 
 
-def _summary_sql(relation: str) -> str:
-    """Accounts, mean score and unhealthy share on the relation's latest as-of date."""
+def _per_date_summary_sql(relation: str, alias: str) -> str:
+    """Accounts, mean score and unhealthy share per as-of date."""
     return f"""
         select
+            {alias}.as_of_date,
             count(*) as accounts,
-            avg(health_score) as mean_score,
-            avg(case when status = 'unhealthy' then 1.0 else 0.0 end) as unhealthy_share
-        from {relation} as scores
-        where as_of_date = (select max(as_of_date) from {relation} as latest)
+            avg({alias}.health_score) as mean_score,
+            avg(case when {alias}.status = 'unhealthy' then 1.0 else 0.0 end) as unhealthy_share
+        from {relation} as {alias}
+        group by {alias}.as_of_date
+    """
+
+
+def _drift_pairs_sql(published: str) -> str:
+    """CTE `pairs`: each candidate date's summary beside the summary of the published date it is
+    compared with (plain joins and aggregates: the same SQL on every engine)."""
+    return f"""
+        with candidate as ({_per_date_summary_sql("{batch}", "scores")}),
+        published as ({_per_date_summary_sql(published, "published_scores")}),
+        earlier as (
+            select candidate.as_of_date, max(published.as_of_date) as published_as_of_date
+            from candidate
+            inner join published on published.as_of_date <= candidate.as_of_date
+            group by candidate.as_of_date
+        ),
+        later as (
+            select candidate.as_of_date, min(published.as_of_date) as published_as_of_date
+            from candidate
+            inner join published on published.as_of_date > candidate.as_of_date
+            group by candidate.as_of_date
+        ),
+        pairs as (
+            select
+                candidate.as_of_date,
+                published.as_of_date as published_as_of_date,
+                published.accounts as published_accounts,
+                candidate.accounts as candidate_accounts,
+                published.mean_score as published_mean_score,
+                candidate.mean_score as candidate_mean_score,
+                published.unhealthy_share as published_unhealthy_share,
+                candidate.unhealthy_share as candidate_unhealthy_share
+            from candidate
+            left join earlier on earlier.as_of_date = candidate.as_of_date
+            left join later on later.as_of_date = candidate.as_of_date
+            inner join published
+                on published.as_of_date
+                    = coalesce(earlier.published_as_of_date, later.published_as_of_date)
+        )
     """
 
 

@@ -85,6 +85,7 @@ class CandidateConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
+    history: str  # the dbt model of the score history: one row per account and scored date
     checks: Mapping[str, Check]
 
 
@@ -102,7 +103,19 @@ class GateConfig:
 
     def published_scores_relation(self, manifest: DbtManifest) -> str:
         """Where publishing copies the scores model: schema `health`, same relation name."""
-        return f"{PUBLISHED_SCHEMA}.{self.scores_relation(manifest).split('.')[-1]}"
+        return _published(self.scores_relation(manifest))
+
+    def history_relation(self, manifest: DbtManifest) -> str:
+        """The candidate score history: the dates this build scored."""
+        return manifest.model(self.drift.history).relation
+
+    def published_history_relation(self, manifest: DbtManifest) -> str:
+        """Every date ever published."""
+        return _published(self.history_relation(manifest))
+
+
+def _published(relation: str) -> str:
+    return f"{PUBLISHED_SCHEMA}.{relation.split('.')[-1]}"
 
 
 def load_gate_config(path: Path = DEFAULT_CONFIG_PATH) -> GateConfig:
@@ -207,6 +220,9 @@ def _candidate(spec: Mapping[str, Any], path: Path) -> CandidateConfig:
 
 
 def _drift(spec: Mapping[str, Any], path: Path) -> DriftConfig:
+    if not spec.get("history"):
+        raise GateConfigError(f"{path}: drift.history is missing")
     return DriftConfig(
+        history=spec["history"],
         checks=_checks(_section(spec, "checks", path), DRIFT_CHECKS, "drift.checks", path),
     )

@@ -8,7 +8,8 @@ what dbt tests cannot check:
                 dates, freshness, columns as documented;
   * candidate - marts.customer_health_scores: coverage share, score spread, as-of date,
                 unhealthy share;
-  * drift     - the candidate against the last published run (skipped when there is none).
+  * drift     - every scored date against the published history: the same date where it was
+                published, else the nearest published date (skipped when nothing is published).
 Thresholds and severities come from gx/gate_config.yml. The gate passes when no *blocking*
 expectation fails; failed *warning* expectations are reported and counted. The gate never
 raises: when it cannot run (bad config, engine unreachable, database locked) it fails with a
@@ -186,7 +187,7 @@ def _validate(
     run_date: date,
     check_drift: bool,
 ) -> GateRun:
-    published = config.published_scores_relation(manifest)
+    published = config.published_history_relation(manifest)
     facts = read_candidate_facts(
         target.name, target.db_path, config.scores_relation(manifest), published
     )
@@ -216,11 +217,6 @@ def _drift_decision(
         return False, "not requested"
     if facts.published_as_of_date is None:
         return False, f"nothing published yet ({published})"
-    if facts.as_of_date is not None and facts.published_as_of_date > facts.as_of_date:
-        return False, (
-            f"the published run (as of {facts.published_as_of_date}) is newer than the "
-            f"candidate (as of {facts.as_of_date}), as in a backfill"
-        )
     return True, None
 
 

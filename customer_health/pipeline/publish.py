@@ -43,11 +43,12 @@ from customer_health.settings import (
     PUBLISHED_SCHEMA,
     PUBLISHED_VERSIONS_SCHEMA,
     PUBLISHES_KEPT,
+    SCORES_MODEL,
 )
 
 log = logging.getLogger(__name__)
 
-CANDIDATE_SCORES = "marts.customer_health_scores"
+CANDIDATE_SCORES = f"marts.{SCORES_MODEL}"
 # The as-of dates the build scored (the dbt model int_as_of_dates).
 SCORED_DATES = "intermediate.int_as_of_dates"
 # The published rows a publish replaces in a history relation: the dates its model holds (the

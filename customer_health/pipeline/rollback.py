@@ -33,13 +33,13 @@ from customer_health.pipeline.served_file import (
 )
 from customer_health.settings import (
     PUBLISH_LOG_TABLE,
-    PUBLISHED_SCHEMA,
+    PUBLISHED_SCORES,
     PUBLISHED_VERSIONS_SCHEMA,
     PUBLISHES_KEPT,
+    SCORES_MODEL,
 )
 
 log = logging.getLogger(__name__)
-SCORES = "customer_health_scores"
 
 
 def rollback(options: RunOptions, summary: RunSummary, to_run_id: str | None = None) -> None:
@@ -61,13 +61,13 @@ def rollback(options: RunOptions, summary: RunSummary, to_run_id: str | None = N
         if paths.target == "duckdb":
             restore_working_from(
                 warehouse, version_file(paths.db_path, restored),
-                then=lambda: append_publish_log(warehouse, record, f"{PUBLISHED_SCHEMA}.{SCORES}"),
+                then=lambda: append_publish_log(warehouse, record, PUBLISHED_SCORES),
             )
             write_served_file(warehouse, paths.db_path, summary.run_id, PUBLISHES_KEPT)
         else:
             versions = versions_at(warehouse, runs, restored)
             switch_views(warehouse, versions, record,
-                         f"{PUBLISHED_VERSIONS_SCHEMA}.{SCORES}__{versions[SCORES]}")
+                         f"{PUBLISHED_VERSIONS_SCHEMA}.{SCORES_MODEL}__{versions[SCORES_MODEL]}")
         summary.published = True
         summary.set_dates(logged_dates(warehouse, summary.run_id))
     log.info("rolled back to run %s (rollback run %s)", restored, summary.run_id)

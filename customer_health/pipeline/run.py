@@ -23,11 +23,12 @@ from pathlib import Path
 from customer_health.dbt_project import missing_raw_files, project_facts
 from customer_health.engines.warehouse import connect, working_database
 from customer_health.errors import BadInputError, BuildFailedError, GateFailedError
-from customer_health.gate.run import GateResult, run_quality_gate
+from customer_health.gate.run import GateResult, read_candidate_facts, run_quality_gate
 from customer_health.pipeline.dbt import run_dbt_build
 from customer_health.pipeline.interrupts import raise_if_stopped
 from customer_health.pipeline.lock import pipeline_lock
 from customer_health.pipeline.publish import (
+    CANDIDATE_SCORES,
     CheckCounts,
     PublishRecord,
     logged_dates,
@@ -36,7 +37,13 @@ from customer_health.pipeline.publish import (
 from customer_health.pipeline.run_summary import RunSummary
 from customer_health.pipeline.served_file import prepare_working_database, serve
 from customer_health.scoring_config import scoring_config_version
-from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR, PipelinePaths, raw_data_format
+from customer_health.settings import (
+    DEFAULT_TARGET,
+    PROJECT_DIR,
+    PUBLISHED_SCORES,
+    PipelinePaths,
+    raw_data_format,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ class RunOptions:
     raw_data_dir: Path | None = None
     target_path: Path = field(default=DEFAULT_TARGET_PATH)
     show_progress: bool = True
+    # A refresh scored as of a date older than the published current scores replaces them only
+    # when this is set (it is still gated, drift included).
+    replace_current: bool = False
 
     def paths(self) -> PipelinePaths:
         paths = PipelinePaths.resolve(
@@ -131,6 +141,8 @@ def gate_and_publish(
     kind: str,
 ) -> None:
     """Audit the built candidate and publish it when the gate passes."""
+    if kind == "refresh" and not options.replace_current:
+        refuse_stepping_back(paths)
     gate = audit(options, summary, paths)
     record = PublishRecord(
         run_id=summary.run_id,
@@ -147,6 +159,24 @@ def gate_and_publish(
         if paths.target == "duckdb":
             serve(warehouse, paths.db_path, summary.run_id)
     log.info("%s %s published (timings: %s)", kind, summary.run_id, summary.timings)
+
+
+def refuse_stepping_back(paths: PipelinePaths) -> None:
+    """Raise BadInputError when the built scores are older than the published current scores:
+    a refresh never replaces newer scores unless asked to (RunOptions.replace_current)."""
+    facts = read_candidate_facts(
+        paths.target, paths.build_db_path, CANDIDATE_SCORES, PUBLISHED_SCORES
+    )
+    if facts.as_of_date and facts.published_as_of_date and (
+        facts.as_of_date < facts.published_as_of_date
+    ):
+        raise BadInputError(
+            f"the scores built are as of {facts.as_of_date}, older than the published current "
+            f"scores (as of {facts.published_as_of_date}); nothing was published. To add that "
+            f"date to the history only: health backfill --from {facts.as_of_date} --to "
+            f"{facts.as_of_date} --step week; to replace the current scores with it (still "
+            "gated): health refresh --replace-current"
+        )
 
 
 def audit(options: RunOptions, summary: RunSummary, paths: PipelinePaths) -> GateResult:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from customer_health.engines.warehouse import Warehouse
-from customer_health.settings import PUBLISHED_SCHEMA
-
-SCORES = f"{PUBLISHED_SCHEMA}.customer_health_scores"
+from customer_health.settings import PUBLISHED_SCORES as SCORES
 
 
 def build_summary(warehouse: Warehouse, at_risk_count: int = 10) -> str:

@@ -67,6 +67,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from customer_health.engines.duckdb_paths import write_path
 from customer_health.sample_data.options import GeneratorOptions
 
 LOG = logging.getLogger(__name__)
@@ -529,7 +530,7 @@ def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.Da
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"part-{index:05d}.parquet"
             con.execute(f"COPY (SELECT * FROM ({select}) WHERE {condition}) "
-                        f"TO '{path.as_posix()}' (FORMAT parquet)")
+                        f"TO {write_path(path)} (FORMAT parquet)")
     finally:
         con.unregister("chunk")
 
@@ -542,7 +543,7 @@ def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     part = options.out_dir / f".{csv_name(table)}.part"
     con.register("chunk", frame)
     try:
-        con.execute(f"COPY ({select_sql(table, options.start_date)}) TO '{part.as_posix()}' "
+        con.execute(f"COPY ({select_sql(table, options.start_date)}) TO {write_path(part)} "
                     "(FORMAT csv, HEADER false, DELIMITER ',', NEW_LINE '\\r\\n')")
     finally:
         con.unregister("chunk")

@@ -34,6 +34,7 @@ from helpers.project import (
     copy_project,
     health_command,
     refresh_args,
+    run_health,
     run_refresh,
 )
 
@@ -200,6 +201,14 @@ def delete_file(table: str) -> Callable[[Path], None]:
     return lambda data_dir: csv_path(data_dir, table).unlink()
 
 
+def decoy_beside(data_dir: Path) -> None:
+    """A folder named as the data folder's name reads as a glob (`[1]` -> `1`), holding no
+    accounts: a reader that expanded the name would score nothing."""
+    decoy = data_dir.with_name(data_dir.name.replace("[1]", "1"))
+    shutil.copytree(data_dir, decoy)
+    header_only("accounts")(decoy)
+
+
 # ----------------------------------------------------------------------- corrupting the project
 
 
@@ -267,6 +276,8 @@ class Case:
     corrupt_data: Callable[[Path], None] | None = None
     corrupt_project: Callable[[Path], None] | None = None
     missing_data_dir: bool = False
+    data_dir_name: str = "raw"
+    command: str = "refresh"  # or backfill (extra_args then give its dates)
     extra_args: tuple[str, ...] = ()
     # For cases that publish: expected rows per (table, reason) in health.quarantined_source_rows.
     quarantined: Mapping[tuple[str, str], int] = field(default_factory=dict)
@@ -276,6 +287,8 @@ class Case:
 CASES: tuple[Case, ...] = (
     Case("data_folder_missing", EXIT_BAD_INPUT, ("raw data folder does not exist",),
          missing_data_dir=True),
+    Case("any_folder_name_is_the_folder_read", EXIT_OK, (),
+         data_dir_name="raw 'quoted' {braces} [1] ünïcode", corrupt_data=decoy_beside),
     Case("csv_file_missing", EXIT_BAD_INPUT, ("ravenstack_support_tickets.csv",),
          corrupt_data=delete_file("support_tickets")),
     Case("null_keys_few_are_quarantined", EXIT_OK, (),
@@ -356,6 +369,13 @@ CASES: tuple[Case, ...] = (
          ),
          quarantined={("support_tickets", "invalid_submitted_date"): 6},
          ),
+    Case("quoted_line_breaks_are_read", EXIT_OK, (),
+         corrupt_data=all_of(
+             edit_rows("accounts", set_value("account_name", "Acme,\r\n\"Holdings\"\nInc",
+                                             every=50)),
+             edit_rows("churn_events", set_value("feedback_text", "too slow\n\nand pricey",
+                                                 every=20)),
+         )),
     Case("mixed_line_endings_are_read", EXIT_OK, (),
          corrupt_data=append_raw_lines(
              "support_tickets", ["T-lf-only,A-2e4581,2024-12-30,,,low,,,False"], newline="\n"
@@ -368,8 +388,20 @@ CASES: tuple[Case, ...] = (
              "feature_usage", lambda rows: [r for r in rows if r["usage_date"] <= "2024-09-30"]
          )),
     Case("half_the_accounts_missing", EXIT_GATE_FAILED,
-         ("customer_health_scores.drift", "row_count_drop", "published_accounts=500"),
+         ("customer_health_score_history.drift", "row_count_drop", "published_accounts=500"),
          corrupt_data=keep_half_of_the_accounts),
+    Case("refresh_older_than_the_published_scores_is_refused", EXIT_BAD_INPUT,
+         ("as of 2024-12-24, older than the published current scores (as of 2024-12-31)",
+          "--replace-current"),
+         extra_args=("--as-of-date", "2024-12-24")),
+    Case("older_refresh_allowed_to_replace_is_still_checked_for_drift", EXIT_GATE_FAILED,
+         ("row_count_drop", "published_as_of_date=2024-12-31", "published_accounts=500"),
+         corrupt_data=keep_half_of_the_accounts,
+         extra_args=("--as-of-date", "2024-12-24", "--replace-current")),
+    Case("backfill_from_a_truncated_extract_keeps_the_history", EXIT_GATE_FAILED,
+         ("row_count_drop", "as_of_date=2024-12-31", "published_accounts=500"),
+         corrupt_data=keep_half_of_the_accounts, command="backfill",
+         extra_args=("--from", "2024-12-31", "--to", "2024-12-31", "--step", "week")),
     Case("plan_tier_misspelt_in_segment_rules", EXIT_BUILD_FAILED,
          ("segment_rules.plan_tier = 'Enterprize' is not a plan_tier of plan_tiers",),
          corrupt_project=edit_seed("segment_rules", replace_value("plan_tier", "Enterprise",
@@ -390,7 +422,7 @@ CASES: tuple[Case, ...] = (
          ("score_spread", "min_value=1000.0"),
          corrupt_project=edit_gate_config("min_stdev: 1.0", "min_stdev: 1000.0")),
     Case("backfill_date_only_warns", EXIT_OK, ("WARNING", "dates_after_as_of"),
-         extra_args=("--as-of-date", "2024-12-24"), expect_warnings=True),
+         extra_args=("--as-of-date", "2024-12-24", "--replace-current"), expect_warnings=True),
 )
 
 
@@ -424,7 +456,7 @@ class MatrixRuns:
 
 
 def run_case(case: Case, workdir: Path, baseline: PublishedBaseline) -> CaseRun:
-    raw_dir = workdir / "raw"
+    raw_dir = workdir / case.data_dir_name
     if case.missing_data_dir:
         raw_dir = workdir / "no-such-folder"
     else:
@@ -438,7 +470,10 @@ def run_case(case: Case, workdir: Path, baseline: PublishedBaseline) -> CaseRun:
     db_path = workdir / "customer_health.duckdb"
     shutil.copyfile(baseline.db_path, db_path)
     started = time.perf_counter()
-    completed = run_refresh(db_path, raw_dir, workdir / "target", case.extra_args, project_dir)
+    completed = run_health(
+        case.command, refresh_args(db_path, raw_dir, workdir / "target", case.extra_args),
+        project_dir=project_dir, timeout=CASE_TIMEOUT_SECONDS,
+    )
     return CaseRun(
         db_path=db_path,
         exit_code=completed.returncode,

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_health.engines.warehouse import connect
+from customer_health.engines.warehouse import connect, working_database
 from customer_health.pipeline.summary import build_summary
 from customer_health.scoring_config import scoring_config_version
 from customer_health.settings import PROJECT_DIR, PipelinePaths
@@ -190,12 +190,13 @@ def build_scores(raw_dir: Path, db_path: Path, target: Path, as_of_date: str) ->
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:]
+    built = working_database(db_path)
     return query(
-        db_path,
+        built,
         "select * exclude (dbt_invocation_id) from marts.customer_health_scores "
         "order by account_id",
     ) + query(
-        db_path,
+        built,
         "select * from marts.customer_health_score_components order by account_id, metric_name",
     )
 
@@ -211,7 +212,7 @@ def test_data_dated_after_as_of_date_changes_no_score(tmp_path: Path) -> None:
 
     # The future rows were loaded (so the comparison is not vacuous) ...
     staged = query(
-        tmp_path / "after.duckdb",
+        working_database(tmp_path / "after.duckdb"),
         "select count(*) from staging.stg_product_usage__feature_usage "
         "where usage_id like 'U-future%'",
     )

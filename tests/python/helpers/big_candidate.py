@@ -2,9 +2,9 @@
 into the client: the evidence that no check fetches a relation.
 
 The relations are the ones the gate reads (names and documented columns from the dbt manifest):
-base_* tables, stg_* views over them (as dbt builds them), the scores, and a published copy of
-the scores for the drift stage. The usage source and the scores get `big_rows` rows, the other
-sources a thousand.
+base_* tables, stg_* views over them (as dbt builds them), the scores, their history, and a
+published copy of the history for the drift stage. The usage source and the scores get `big_rows`
+rows, the other sources a thousand.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def candidate_statements(
         f"date '{AS_OF_DATE}' as as_of_date, cast(g % 1000 as double precision) / 10 "
         "as health_score, case when g % 4 = 0 then 'unhealthy' else 'healthy' end as status, "
         f"g % 50 = 0 as is_low_coverage from {_rows(big_rows)}",
-        f"create view {config.published_scores_relation(manifest)} as select * from {scores}",
+        f"create view {config.history_relation(manifest)} as select * from {scores}",
+        f"create view {config.published_history_relation(manifest)} as select * from {scores}",
     ]
     return statements
 

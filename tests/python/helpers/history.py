@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from customer_health.engines.warehouse import working_database
 from helpers.project import output_of, run_health
 
 # Generated data: 2,000 accounts, 2023-01-01..2024-12-31 (churn in the last 180 days), ten month
@@ -26,6 +27,11 @@ BACKFILL_START, BACKFILL_END = "2024-03-01", "2024-12-31"
 class GeneratedHistory:
     db_path: Path
     raw_dir: Path
+
+    @property
+    def working_path(self) -> Path:
+        """The working file dbt built in: it holds staging (churn events, usage) beside health."""
+        return working_database(self.db_path)
 
 
 def backfill(raw_dir: Path, folder: Path, start: str, end: str) -> Path:

@@ -229,7 +229,7 @@ def postgres_is_the_file(history: GeneratedHistory, monkeypatch: pytest.MonkeyPa
     def connect(target: str, db_path: Path | None = None, read_only: bool = False
                 ) -> warehouse.Warehouse:
         assert target == "postgres" and db_path is None
-        return warehouse.DuckDBWarehouse(history.db_path, read_only=True)
+        return warehouse.DuckDBWarehouse(history.working_path, read_only=True)
 
     monkeypatch.setattr(history_extract.warehouse, "connect", connect)
     monkeypatch.setattr(history_extract, "describe_target", lambda target: "stand-in")
@@ -392,7 +392,7 @@ def load_into_postgres(connection: Any, db_path: Path, relations: tuple[str, ...
 def test_backtest_on_postgres_equals_the_backtest_on_the_file(
     postgres_database: Any, history: GeneratedHistory, tmp_path: Path,
 ) -> None:
-    load_into_postgres(postgres_database, history.db_path, REQUIRED_RELATIONS)
+    load_into_postgres(postgres_database, history.working_path, REQUIRED_RELATIONS)
     direct = run_backtest(tmp_path / "direct", db_path=history.db_path)
     on_postgres = run_backtest(tmp_path / "extract", target="postgres")
     assert on_postgres["counts"] == direct["counts"]

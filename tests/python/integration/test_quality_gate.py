@@ -154,14 +154,40 @@ def test_drift_is_skipped_until_something_is_published(
     assert "drift checks skipped: nothing published yet" in result.report
 
 
-def test_drift_is_skipped_when_the_published_run_is_newer_as_in_a_backfill(
-    gate: Any, baseline_copy: Path, tmp_path: Path, gate_expectations: int
+def test_an_older_date_is_compared_with_the_nearest_published_date(
+    gate: Any, baseline_copy: Path, tmp_path: Path, gate_expectations: int,
+    drift_expectations: int,
 ) -> None:
-    execute(baseline_copy, "update health.customer_health_scores set as_of_date = '2025-06-30'")
+    """As in a backfill: the candidate (2024-12-31) is older than every published date; it is
+    compared with the earliest one after it, and fails on fewer accounts there."""
+    execute(baseline_copy, "update health.customer_health_score_history "
+                           "set as_of_date = date '2025-06-30'")
     result = gate(baseline_copy, "backfill", tmp_path)
     assert result.passed, result.report
-    assert result.passed_count == gate_expectations
-    assert "is newer than the candidate (as of 2024-12-31), as in a backfill" in result.report
+    assert result.passed_count == gate_expectations + drift_expectations
+    execute(baseline_copy, "insert into health.customer_health_score_history "
+                           "select * from health.customer_health_score_history")
+    result = gate(baseline_copy, "backfill_shrunk", tmp_path)
+    assert not result.passed
+    assert "check row_count_drop" in result.report
+    assert "as_of_date=2024-12-31, published_as_of_date=2025-06-30" in result.report
+
+
+def test_a_rescored_date_is_compared_with_the_same_published_date(
+    gate: Any, baseline_copy: Path, tmp_path: Path
+) -> None:
+    """The published history holds the candidate's date, changed, and a later date as it is:
+    the candidate is compared with its own date, not the latest one."""
+    execute(baseline_copy, "insert into health.customer_health_score_history "
+                           "select * replace (date '2025-01-31' as as_of_date) "
+                           "from health.customer_health_score_history")
+    execute(baseline_copy, "update health.customer_health_score_history "
+                           "set health_score = least(health_score + 15, 100) "
+                           "where as_of_date = date '2024-12-31'")
+    result = gate(baseline_copy, "rescored", tmp_path)
+    assert not result.passed
+    assert result.failed_count == 1, result.report
+    assert "as_of_date=2024-12-31, published_as_of_date=2024-12-31" in result.report
 
 
 def test_drift_is_skipped_when_not_requested(
@@ -178,12 +204,13 @@ def test_drift_against_the_published_run_blocks(
 ) -> None:
     execute(
         baseline_copy,
-        "update health.customer_health_scores set health_score = least(health_score + 15, 100)",
+        "update health.customer_health_score_history "
+        "set health_score = least(health_score + 15, 100)",
     )
     result = gate(baseline_copy, "drifted", tmp_path)
     assert not result.passed
     assert result.failed_count == 1, result.report
-    assert "suite customer_health_scores.drift, check mean_score_change" in result.report
+    assert "suite customer_health_score_history.drift, check mean_score_change" in result.report
     assert "published_mean_score=" in result.report
     assert re.search(r"mean_score_change=-1\d\.\d\d\b", result.report), result.report
 
@@ -205,7 +232,7 @@ def test_each_run_builds_its_own_suites_in_the_target_folder(
     context = target_path / "gx" / "duckdb"
     assert gate(baseline_copy, "with_drift", target_path).passed
     definitions = sorted(path.name for path in (context / "validation_definitions").iterdir())
-    assert "customer_health_scores.drift.json" in definitions
+    assert "customer_health_score_history.drift.json" in definitions
     result = gate(baseline_copy, "without_drift", target_path, check_drift=False)
     assert result.passed, result.report
     # The previous run's drift suite is gone: only this run's objects are in the context.
@@ -456,8 +483,8 @@ def postgres_published(postgres_candidate: str) -> Iterator[None]:
     with psycopg2.connect("") as connection, connection.cursor() as cursor:
         cursor.execute("create schema health")
         cursor.execute(
-            "create table health.customer_health_scores as "
-            "select * from marts.customer_health_scores"
+            "create table health.customer_health_score_history as "
+            "select * from marts.customer_health_score_history"
         )
     try:
         yield
@@ -491,7 +518,9 @@ def test_violated_checks_block_on_postgres_with_examples(
         in report
     )
     assert re.search(r"observed: [\d,]+ of [\d,]+ rows unexpected", report), report
-    assert "[BLOCKING] suite customer_health_scores.drift, check mean_score_change" in report
+    assert (
+        "[BLOCKING] suite customer_health_score_history.drift, check mean_score_change" in report
+    )
     assert "mean_score_change=0.00" in report  # an example row, queried on PostgreSQL
     assert result.passed_count == (
         gate_expectations + drift_expectations - result.failed_count - result.warned
