@@ -232,31 +232,75 @@ def manifest_is_fresh(
     return metadata.get("adapter_type") == adapter_type
 
 
-def parse_project(target_path: Path, target: str, project_dir: Path = PROJECT_DIR) -> None:
-    """`dbt parse` for the target, writing target_path/manifest.json.
+# Written beside the manifest by parse_project: the vars and environment it parsed with.
+PARSE_SIGNATURE_FILE = "health_parse_signature.json"
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a dbt invocation renders the project with: its `--vars` and the environment variables
+    the project and profile read (HEALTH_*, PG*). dbt re-parses the whole project when either
+    differs from its last parse, so a parse done for a build uses the build's own."""
+
+    dbt_vars: Mapping[str, object]
+    env: Mapping[str, str]
+
+    def signature(self) -> dict[str, Any]:
+        rendered = {key: value for key, value in self.env.items()
+                    if key.startswith(("HEALTH_", "PG"))}
+        return {"vars": dict(self.dbt_vars), "env": dict(sorted(rendered.items()))}
+
+
+def parse_project(
+    target_path: Path, target: str, project_dir: Path = PROJECT_DIR,
+    context: ParseContext | None = None,
+) -> None:
+    """`dbt parse` for the target, writing target_path/manifest.json (with the vars and
+    environment of `context`, when given, so that a build with the same ones re-uses the parse).
 
     In a child process, not with dbtRunner in this one: dbt would leave its global state here
     (flags, the adapter, and multiprocessing locks that the command's hard exit then reports as
     leaked semaphores on stderr, after the one-line cause of a failure).
     """
     log.info("parsing the dbt project for %s (manifest in %s)", target, target_path)
+    command = [
+        dbt_executable(), "parse",
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(project_dir),
+        "--target", target,
+        "--target-path", str(target_path),
+        "--log-path", str(target_path / "logs"),
+        "--quiet",
+    ]
+    if context is not None:
+        command += ["--vars", json.dumps(dict(context.dbt_vars))]
     completed = subprocess.run(
-        [
-            dbt_executable(), "parse",
-            "--project-dir", str(project_dir),
-            "--profiles-dir", str(project_dir),
-            "--target", target,
-            "--target-path", str(target_path),
-            "--log-path", str(target_path / "logs"),
-            "--quiet",
-        ],
-        capture_output=True, text=True, check=False,
+        command, capture_output=True, text=True, check=False,
+        env=dict(context.env) if context is not None else None,
     )
     if completed.returncode != 0:
         cause = " ".join((completed.stdout + completed.stderr).split()) or "see the dbt log"
         raise BadInputError(
             f"the dbt project does not parse: {cause[-600:]} ({target_path / 'logs' / 'dbt.log'})"
         )
+    signature = context.signature() if context is not None else None
+    (target_path / PARSE_SIGNATURE_FILE).write_text(json.dumps(signature), encoding="utf-8")
+
+
+def parse_for_build(
+    target_path: Path, target: str, context: ParseContext, project_dir: Path = PROJECT_DIR
+) -> None:
+    """Parse the project as the coming build will (its vars and environment), unless the
+    manifest is fresh and was parsed so already: the build then re-uses dbt's parse."""
+    manifest_path = target_path / MANIFEST_FILE
+    signature_path = target_path / PARSE_SIGNATURE_FILE
+    if manifest_is_fresh(manifest_path, adapter_type(target, project_dir), project_dir) and (
+        signature_path.is_file()
+        and json.loads(signature_path.read_text(encoding="utf-8")) == context.signature()
+    ):
+        return
+    parse_project(target_path, target, project_dir, context)
+    _facts_of.cache_clear()
 
 
 def default_target_path(project_dir: Path = PROJECT_DIR) -> Path:

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from customer_health.dbt_project import missing_raw_files, project_facts
+from customer_health.dbt_project import (
+    ParseContext,
+    missing_raw_files,
+    parse_for_build,
+    project_facts,
+)
 from customer_health.engines.warehouse import connect, working_database
 from customer_health.errors import BadInputError, BuildFailedError, GateFailedError
 from customer_health.gate.run import GateResult, read_candidate_facts, run_quality_gate
@@ -128,9 +133,12 @@ def prepared_build(
     """
     paths = options.paths()
     config_version = scoring_config_version(dbt_vars)
+    build_vars = {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: config_version}
     with pipeline_lock(paths.target, paths.lock_anchor):
+        parse_context = ParseContext(build_vars, paths.dbt_env())
+        parse_for_build(options.target_path, paths.target, parse_context)
         check_inputs(paths, options.target_path)
-        yield {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: config_version}
+        yield build_vars
 
 
 def gate_and_publish(
