@@ -221,14 +221,15 @@ def _drift_decision(
 
 
 def read_candidate_facts(
-    target: str, db_path: Path | None, scores: str, published_scores: str
+    target: str, db_path: Path | None, scores: str | None, published_scores: str
 ) -> CandidateFacts:
-    """The candidate's and the published run's as-of dates (read-only)."""
+    """The candidate's (scores=None: not read) and the published run's latest as-of dates
+    (read-only)."""
     schema, table = published_scores.split(".", 1)
     where = f"{db_path}" if target == "duckdb" else f"the {target} target"
     try:
         with connect(target, db_path, read_only=True) as warehouse:
-            candidate = warehouse.query(f"select max(as_of_date) from {scores}")
+            candidate = scores and warehouse.query(f"select max(as_of_date) from {scores}")
             published = None
             if warehouse.relation_exists(schema, table):
                 published = warehouse.query(

@@ -107,6 +107,8 @@ def run_pipeline(
     """Check inputs, take the lock, then build, gate and publish (kind: refresh or backfill)."""
     paths = options.paths()
     with prepared_build(options, dbt_vars) as build_vars:
+        if kind == "refresh" and "as_of_date" in dbt_vars and not options.replace_current:
+            refuse_stepping_back(paths, date.fromisoformat(str(dbt_vars["as_of_date"])))
         log.info("%s %s on %s", kind, summary.run_id, describe_target(paths))
         config_version = str(build_vars[SCORING_CONFIG_VERSION_VAR])
         with summary.timed("dbt_build"):
@@ -169,21 +171,24 @@ def gate_and_publish(
     log.info("%s %s published (timings: %s)", kind, summary.run_id, summary.timings)
 
 
-def refuse_stepping_back(paths: PipelinePaths) -> None:
-    """Raise BadInputError when the built scores are older than the published current scores:
-    a refresh never replaces newer scores unless asked to (RunOptions.replace_current)."""
+def refuse_stepping_back(paths: PipelinePaths, as_of_date: date | None = None) -> None:
+    """Raise BadInputError when scores as of `as_of_date` (default: the built scores' date) are
+    older than the published current scores: a refresh never replaces newer scores unless asked
+    to (RunOptions.replace_current)."""
+    if paths.target == "duckdb" and not paths.build_db_path.exists():
+        return  # a first run: nothing is published
     facts = read_candidate_facts(
-        paths.target, paths.build_db_path, CANDIDATE_SCORES, PUBLISHED_SCORES
+        paths.target, paths.build_db_path, None if as_of_date else CANDIDATE_SCORES,
+        PUBLISHED_SCORES,
     )
-    if facts.as_of_date and facts.published_as_of_date and (
-        facts.as_of_date < facts.published_as_of_date
-    ):
+    scored = as_of_date or facts.as_of_date
+    published = facts.published_as_of_date
+    if scored and published and scored < published:
         raise BadInputError(
-            f"the scores built are as of {facts.as_of_date}, older than the published current "
-            f"scores (as of {facts.published_as_of_date}); nothing was published. To add that "
-            f"date to the history only: health backfill --from {facts.as_of_date} --to "
-            f"{facts.as_of_date} --step week; to replace the current scores with it (still "
-            "gated): health refresh --replace-current"
+            f"the scores are as of {scored}, older than the published current scores (as of "
+            f"{published}); nothing was published. To add that date to the history only: "
+            f"health backfill --from {scored} --to {scored} --step week; to replace the current "
+            "scores with it (still gated): health refresh --replace-current"
         )
 
 

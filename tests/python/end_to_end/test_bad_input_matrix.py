@@ -100,15 +100,15 @@ def all_of(*corruptions: Callable[[Path], None]) -> Callable[[Path], None]:
     return corrupt
 
 
-def set_value(column: str, value: str, every: int = 1, limit: int | None = None) -> Callable[
-    [Rows], Rows
-]:
-    """Set column to value on every n-th row (at most limit rows)."""
+def set_value(
+    column: str, value: str, every: int = 1, limit: int | None = None, offset: int = 0
+) -> Callable[[Rows], Rows]:
+    """Set column to value on every n-th row from row `offset` (at most limit rows)."""
 
     def edit(rows: Rows) -> Rows:
         changed = 0
         for index, row in enumerate(rows):
-            if index % every == 0 and (limit is None or changed < limit):
+            if index % every == offset and (limit is None or changed < limit):
                 row[column] = value
                 changed += 1
         return rows
@@ -285,37 +285,86 @@ class Case:
 
 
 CASES: tuple[Case, ...] = (
+    # Defects staging quarantines, several per run (each on rows of its own): the run publishes,
+    # and every expected (table, reason) count is checked.
+    Case("row_and_file_defects_are_quarantined_and_the_rest_published", EXIT_OK, (),
+         # any legal folder name is the folder read, not what it means as a glob
+         data_dir_name="raw 'quoted' {braces} [1] ünïcode",
+         corrupt_data=all_of(
+             decoy_beside,
+             edit_rows("feature_usage", set_value("usage_id", "", every=5000)),
+             edit_rows("support_tickets", duplicate_keys(4, "first_response_time_minutes", "1")),
+             negative_mrr_on_unused_subscriptions(3),
+             # quoted line breaks and commas (the files are rewritten with LF endings)
+             edit_rows("accounts", set_value("account_name", "Acme,\r\n\"Holdings\"\nInc",
+                                             every=50)),
+             edit_rows("churn_events", set_value("feedback_text", "too slow\n\nand pricey",
+                                                 every=20)),
+             append_raw_lines(
+                 "support_tickets",
+                 [f"T-garbage{i},#@!{i},not a date,??,x,???,-,*,maybe" for i in range(6)],
+             ),
+             # a line ending unlike the file's
+             append_raw_lines(
+                 "support_tickets", ["T-lf-only,A-2e4581,2024-12-30,,,low,,,False"],
+                 newline="\r\n",
+             ),
+             append_raw_lines("churn_events", ["C-broken," + ",".join(["x"] * 12)]),
+         ),
+         quarantined={("feature_usage", "missing_usage_id"): 5,
+                      ("support_tickets", "duplicate_ticket_id"): 4,
+                      ("subscriptions", "negative_mrr_amount"): 3,
+                      ("support_tickets", "invalid_submitted_date"): 6,
+                      ("churn_events", "invalid_churn_date"): 1}),
+    Case("unparseable_and_implausible_values_are_quarantined", EXIT_OK, (),
+         corrupt_data=all_of(
+             # malformed, non-finite and decimal-in-an-integer numbers: never rounded or cast
+             edit_rows("feature_usage", set_value("usage_count", "n/a", every=9000)),
+             edit_rows("feature_usage", set_value("usage_count", "NaN", every=9000, offset=1)),
+             edit_rows("feature_usage", set_value("usage_count", "2.5", every=9000, offset=2)),
+             edit_rows("support_tickets", set_value("resolution_time_hours", "Infinity",
+                                                    every=400)),
+             edit_rows("churn_events", set_value("refund_amount_usd", "-inf", every=300)),
+             # outside the plausible ranges (vars plausible_max, plausible_dates)
+             edit_rows("feature_usage", set_value("usage_duration_secs", "99999999999",
+                                                  every=9000, offset=3)),
+             edit_rows("churn_events", set_value("churn_date", "9999-12-31", every=300,
+                                                 offset=1)),
+             edit_rows("support_tickets", set_value("closed_at", "1900-01-01 00:00:00",
+                                                    every=400, offset=1)),
+         ),
+         quarantined={("feature_usage", "invalid_usage_count"): 9,
+                      ("support_tickets", "invalid_resolution_time"): 5,
+                      ("churn_events", "invalid_refund_amount"): 2,
+                      ("feature_usage", "implausible_usage_duration"): 3,
+                      ("churn_events", "implausible_churn_date"): 2,
+                      ("support_tickets", "implausible_closed_at"): 5}),
+    # Too many bad rows in two sources, and dates in the future: the gate names each.
+    Case("quarantined_shares_and_future_dates_fail_the_gate", EXIT_GATE_FAILED,
+         ("base_product_usage__feature_usage.inputs", "quarantined_share", "missing_usage_id",
+          "base_crm__accounts.inputs", "duplicate_account_id",
+          "dates_not_in_future", "usage_date", "2099-06-30"),
+         corrupt_data=all_of(
+             edit_rows("feature_usage", set_value("usage_id", "", every=10)),
+             edit_rows("accounts", duplicate_keys(50, "account_name", "Copy Inc")),
+             edit_rows("feature_usage", set_value("usage_date", "2099-06-30", every=1000,
+                                                  offset=1)),
+         )),
+    # Names in one seed that the seed defining them lacks, and weights that do not sum to one:
+    # seed tests, each failing row named.
+    Case("configuration_typos_stop_the_build", EXIT_BUILD_FAILED,
+         ("segment_rules.plan_tier = 'Enterprize' is not a plan_tier of plan_tiers",
+          "scoring_bands.segment = 'onboardng' is not a segment of segment_rules",
+          "weights_sum_to_one"),
+         corrupt_project=all_of(
+             edit_seed("segment_rules", replace_value("plan_tier", "Enterprise", "Enterprize")),
+             edit_seed("scoring_bands", add_band_for_segment("onboardng")),
+             edit_seed("segment_weights", double_first_weight_of("adopting")),
+         )),
     Case("data_folder_missing", EXIT_BAD_INPUT, ("raw data folder does not exist",),
          missing_data_dir=True),
-    Case("any_folder_name_is_the_folder_read", EXIT_OK, (),
-         data_dir_name="raw 'quoted' {braces} [1] ünïcode", corrupt_data=decoy_beside),
     Case("csv_file_missing", EXIT_BAD_INPUT, ("ravenstack_support_tickets.csv",),
          corrupt_data=delete_file("support_tickets")),
-    Case("null_keys_few_are_quarantined", EXIT_OK, (),
-         corrupt_data=edit_rows("feature_usage", set_value("usage_id", "", every=5000)),
-         quarantined={("feature_usage", "missing_usage_id"): 5}),
-    Case("null_keys_many", EXIT_GATE_FAILED,
-         ("base_product_usage__feature_usage.inputs", "quarantined_share", "missing_usage_id"),
-         corrupt_data=edit_rows("feature_usage", set_value("usage_id", "", every=10))),
-    Case("duplicate_keys_few_are_quarantined", EXIT_OK, (),
-         corrupt_data=edit_rows(
-             "support_tickets", duplicate_keys(4, "first_response_time_minutes", "1")
-         ),
-         quarantined={("support_tickets", "duplicate_ticket_id"): 4}),
-    Case("duplicate_keys_many", EXIT_GATE_FAILED,
-         ("base_crm__accounts.inputs", "quarantined_share", "duplicate_account_id"),
-         corrupt_data=edit_rows("accounts", duplicate_keys(50, "account_name", "Copy Inc"))),
-    Case("negative_mrr_few_are_quarantined", EXIT_OK, (),
-         corrupt_data=negative_mrr_on_unused_subscriptions(3),
-         quarantined={("subscriptions", "negative_mrr_amount"): 3}),
-    Case("dates_in_the_future", EXIT_GATE_FAILED,
-         ("dates_not_in_future", "usage_date", "2099-06-30"),
-         corrupt_data=edit_rows(
-             "feature_usage", set_value("usage_date", "2099-06-30", every=1000)
-         )),
-    # Signup dates outside var plausible_dates are quarantined; the accounts' subscriptions,
-    # tickets and churn events then fail their relationships tests (children of a quarantined
-    # parent are not quarantined with it yet), so the build stops naming them.
     Case("dates_absurdly_old", EXIT_BUILD_FAILED,
          ("relationships", "account_id"),
          corrupt_data=edit_rows("accounts", set_value("signup_date", "1900-01-01", every=100))),
@@ -331,58 +380,6 @@ CASES: tuple[Case, ...] = (
          ("not_empty_stg_product_usage__feature_usage",),
          corrupt_data=edit_rows("feature_usage", set_value("usage_count", "many")),
          ),
-    Case("unparseable_values_few_are_quarantined", EXIT_OK, (),
-         corrupt_data=edit_rows("feature_usage", set_value("usage_count", "n/a", every=9000)),
-         quarantined={("feature_usage", "invalid_usage_count"): 3},
-         ),
-    Case("non_finite_numbers_are_quarantined", EXIT_OK, (),
-         corrupt_data=all_of(
-             edit_rows("feature_usage", set_value("usage_count", "NaN", every=9000)),
-             edit_rows("support_tickets", set_value("resolution_time_hours", "Infinity",
-                                                    every=400)),
-             edit_rows("churn_events", set_value("refund_amount_usd", "-inf", every=300)),
-         ),
-         quarantined={("feature_usage", "invalid_usage_count"): 3,
-                      ("support_tickets", "invalid_resolution_time"): 5,
-                      ("churn_events", "invalid_refund_amount"): 2},
-         ),
-    Case("decimal_in_an_integer_column_is_not_rounded", EXIT_OK, (),
-         corrupt_data=edit_rows("feature_usage", set_value("usage_count", "2.5", every=9000)),
-         quarantined={("feature_usage", "invalid_usage_count"): 3},
-         ),
-    Case("implausible_magnitudes_and_dates_are_quarantined", EXIT_OK, (),
-         corrupt_data=all_of(
-             edit_rows("feature_usage", set_value("usage_duration_secs", "99999999999",
-                                                  every=9000)),
-             edit_rows("churn_events", set_value("churn_date", "9999-12-31", every=300)),
-             edit_rows("support_tickets", set_value("closed_at", "1900-01-01 00:00:00",
-                                                    every=400)),
-         ),
-         quarantined={("feature_usage", "implausible_usage_duration"): 3,
-                      ("churn_events", "implausible_churn_date"): 2,
-                      ("support_tickets", "implausible_closed_at"): 5},
-         ),
-    Case("garbage_rows_are_quarantined", EXIT_OK, (),
-         corrupt_data=append_raw_lines(
-             "support_tickets",
-             [f"T-garbage{i},#@!{i},not a date,??,x,???,-,*,maybe" for i in range(6)],
-         ),
-         quarantined={("support_tickets", "invalid_submitted_date"): 6},
-         ),
-    Case("quoted_line_breaks_are_read", EXIT_OK, (),
-         corrupt_data=all_of(
-             edit_rows("accounts", set_value("account_name", "Acme,\r\n\"Holdings\"\nInc",
-                                             every=50)),
-             edit_rows("churn_events", set_value("feedback_text", "too slow\n\nand pricey",
-                                                 every=20)),
-         )),
-    Case("mixed_line_endings_are_read", EXIT_OK, (),
-         corrupt_data=append_raw_lines(
-             "support_tickets", ["T-lf-only,A-2e4581,2024-12-30,,,low,,,False"], newline="\n"
-         )),
-    Case("malformed_csv_line_is_quarantined", EXIT_OK, (),
-         corrupt_data=append_raw_lines("churn_events", ["C-broken," + ",".join(["x"] * 12)]),
-         quarantined={("churn_events", "invalid_churn_date"): 1}),
     Case("stale_usage", EXIT_GATE_FAILED, ("freshness", "usage_date", "2024-09-30"),
          corrupt_data=edit_rows(
              "feature_usage", lambda rows: [r for r in rows if r["usage_date"] <= "2024-09-30"]
@@ -402,15 +399,6 @@ CASES: tuple[Case, ...] = (
          ("row_count_drop", "as_of_date=2024-12-31", "published_accounts=500"),
          corrupt_data=keep_half_of_the_accounts, command="backfill",
          extra_args=("--from", "2024-12-31", "--to", "2024-12-31", "--step", "week")),
-    Case("plan_tier_misspelt_in_segment_rules", EXIT_BUILD_FAILED,
-         ("segment_rules.plan_tier = 'Enterprize' is not a plan_tier of plan_tiers",),
-         corrupt_project=edit_seed("segment_rules", replace_value("plan_tier", "Enterprise",
-                                                                  "Enterprize"))),
-    Case("bands_for_a_misspelt_segment", EXIT_BUILD_FAILED,
-         ("scoring_bands.segment = 'onboardng' is not a segment of segment_rules",),
-         corrupt_project=edit_seed("scoring_bands", add_band_for_segment("onboardng"))),
-    Case("weights_do_not_sum_to_one", EXIT_BUILD_FAILED, ("weights_sum_to_one",),
-         corrupt_project=edit_seed("segment_weights", double_first_weight_of("adopting"))),
     Case("segment_without_weights", EXIT_BUILD_FAILED, ("segment_weights",),
          corrupt_project=edit_seed("segment_weights", without("segment", "mature_enterprise"))),
     Case("metric_without_bands", EXIT_BUILD_FAILED, ("every_metric_value_falls_in_a_scoring_band",),
