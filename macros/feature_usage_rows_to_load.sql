@@ -1,9 +1,11 @@
 {#- The usage rows base_product_usage__feature_usage ranks: raw rows typed (with their raw
     values as raw_<column>) and, on an incremental run, the already loaded rows that share a
-    usage_id with the new ones. raw_relation is the model's source() (base models stay the only
+    usage_id with the new ones or with a loaded row that matches recheck_filter (a condition on
+    the loaded table's columns). raw_relation is the model's source() (base models stay the only
     place that names sources). A macro rather than a CTE so that each use streams the raw files
     instead of the database materialising every row with its raw values. -#}
-{% macro feature_usage_rows_to_load(raw_relation, raw_columns, new_files_filter) -%}
+{% macro feature_usage_rows_to_load(raw_relation, raw_columns, new_files_filter,
+    recheck_filter='false') -%}
     select
         {{ clean_string('usage_id') }} as usage_id,
         {{ clean_string('subscription_id') }} as subscription_id,
@@ -37,6 +39,12 @@
         select {{ clean_string('usage_id') }}
         from {{ raw_relation }}
         where {{ new_files_filter }}
+
+        union all
+
+        select usage_id
+        from {{ this }}
+        where {{ recheck_filter }}
     )
     {%- endif %}
 {%- endmacro %}

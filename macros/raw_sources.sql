@@ -80,7 +80,9 @@
 {%- endmacro %}
 
 
-{#- The raw table a model stages: the one source upstream of it (through its base model). -#}
+{#- The raw table a model stages: the one source upstream of it (through its base model). A model
+    that reads a source stages that source only: the parent base models it also reads (to
+    quarantine the children of quarantined parents) stage their own. -#}
 {% macro raw_source_upstream_of(node) -%}
     {%- set walk = namespace(upstream=node.depends_on.nodes | list, sources=[]) -%}
     {%- for depth in range(10) if walk.upstream -%}
@@ -89,7 +91,9 @@
             {%- if unique_id in graph.sources and unique_id not in walk.sources -%}
                 {%- do walk.sources.append(unique_id) -%}
             {%- elif unique_id in graph.nodes -%}
-                {%- do next_upstream.extend(graph.nodes[unique_id].depends_on.nodes) -%}
+                {%- set reads = graph.nodes[unique_id].depends_on.nodes -%}
+                {%- set read_sources = reads | select('in', graph.sources) | list -%}
+                {%- do next_upstream.extend(read_sources or reads) -%}
             {%- endif -%}
         {%- endfor -%}
         {%- set walk.upstream = next_upstream -%}

@@ -1,5 +1,6 @@
 {#- Every raw row that staging could not use, with the raw table it came from, its key, the reason
-    and its raw values. Nothing is dropped silently: rows in staging plus rows here = raw rows.
+    (with, for parent_quarantined, the parent's key and reason as quarantine_detail) and its raw
+    values. Nothing is dropped silently: rows in staging plus rows here = raw rows.
     The raw tables are the project's sources, read from the graph, each through the base model
     that selects from it and keyed by the column its source marks `key`. dbt must know which
     models a model reads before the graph exists, hence the depends_on line per base model: a
@@ -21,6 +22,7 @@ quarantined as (
         '{{ raw_table.name }}' as table_name,
         {{ raw_key_column(raw_table) }} as record_key,
         quarantine_reason,
+        quarantine_detail,
         raw_record
     from {{ ref(base_model_of(raw_table).name) }}
     where quarantine_reason is not null
@@ -43,6 +45,7 @@ final as (
         table_name,
         record_key,
         quarantine_reason,
+        quarantine_detail,
         raw_record
 
     from quarantined

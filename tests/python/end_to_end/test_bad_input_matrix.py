@@ -12,11 +12,13 @@ own case (the kill case, a killed refresh followed by a good one, runs in the sa
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -170,6 +172,19 @@ def negative_mrr_on_unused_subscriptions(count: int) -> Callable[[Path], None]:
     return corrupt
 
 
+def end_before_start_on_a_used_subscription(data_dir: Path) -> None:
+    """The first subscription with usage, of an account with other subscriptions, ends the day
+    before it starts: staging quarantines it, and its usage with it (parent_quarantined)."""
+    used = {row["subscription_id"] for row in read_rows(data_dir, "feature_usage")[1]}
+    header, rows = read_rows(data_dir, "subscriptions")
+    per_account = Counter(row["account_id"] for row in rows)
+    inverted = next(row for row in rows
+                    if row["subscription_id"] in used and per_account[row["account_id"]] > 1)
+    start = dt.date.fromisoformat(inverted["start_date"])
+    inverted["end_date"] = (start - dt.timedelta(days=1)).isoformat()
+    write_rows(data_dir, "subscriptions", header, rows)
+
+
 def keep_half_of_the_accounts(data_dir: Path) -> None:
     """Every other account disappears, with its subscriptions, usage, tickets and churn."""
     header, accounts = read_rows(data_dir, "accounts")
@@ -281,6 +296,8 @@ class Case:
     extra_args: tuple[str, ...] = ()
     # For cases that publish: expected rows per (table, reason) in health.quarantined_source_rows.
     quarantined: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # For cases that publish: accounts in health.customer_health_scores (None: not checked).
+    scored_accounts: int | None = None
     expect_warnings: bool = False
 
 
@@ -365,9 +382,22 @@ CASES: tuple[Case, ...] = (
          missing_data_dir=True),
     Case("csv_file_missing", EXIT_BAD_INPUT, ("ravenstack_support_tickets.csv",),
          corrupt_data=delete_file("support_tickets")),
-    Case("dates_absurdly_old", EXIT_BUILD_FAILED,
-         ("relationships", "account_id"),
-         corrupt_data=edit_rows("accounts", set_value("signup_date", "1900-01-01", every=100))),
+    # Signup dates outside var plausible_dates are quarantined, and so are the accounts'
+    # subscriptions, tickets and churn events, and those subscriptions' usage
+    # (parent_quarantined): the other accounts are scored.
+    Case("dates_absurdly_old", EXIT_OK, (),
+         corrupt_data=edit_rows("accounts", set_value("signup_date", "1900-01-01", every=100)),
+         quarantined={("accounts", "implausible_signup_date"): 5,
+                      ("subscriptions", "parent_quarantined"): 57,
+                      ("feature_usage", "parent_quarantined"): 281,
+                      ("support_tickets", "parent_quarantined"): 26,
+                      ("churn_events", "parent_quarantined"): 10},
+         scored_accounts=495),
+    Case("subscription_ending_before_it_starts_is_quarantined_with_its_usage", EXIT_OK, (),
+         corrupt_data=end_before_start_on_a_used_subscription,
+         quarantined={("subscriptions", "end_date_before_start_date"): 1,
+                      ("feature_usage", "parent_quarantined"): 6},
+         scored_accounts=500),
     Case("unknown_plan_tier", EXIT_BUILD_FAILED, ("relationships", "plan_tier"),
          corrupt_data=edit_rows("subscriptions", set_value("plan_tier", "Platinum", every=500))),
     Case("empty_usage_table", EXIT_BUILD_FAILED, ("not_empty_base_product_usage__feature_usage",),
@@ -569,6 +599,13 @@ def quarantined_counts(db_path: Path) -> dict[tuple[str, str], int]:
     return {(table, reason): count for table, reason, count in rows}
 
 
+def scored_accounts(db_path: Path) -> int:
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        return connection.execute(
+            "select count(distinct account_id) from health.customer_health_scores"
+        ).fetchone()[0]
+
+
 def last_publish(db_path: Path) -> tuple[int, int]:
     """(publish-log rows, checks_warned of the latest publish)."""
     with duckdb.connect(str(db_path), read_only=True) as connection:
@@ -598,6 +635,8 @@ def test_bad_input(
     quarantined = quarantined_counts(run.db_path)
     for key, count in case.quarantined.items():
         assert quarantined.get(key) == count, f"{key}: {quarantined}"
+    if case.scored_accounts is not None:
+        assert scored_accounts(run.db_path) == case.scored_accounts
     baseline_log_rows, _ = last_publish(published_baseline.db_path)
     log_rows, warned = last_publish(run.db_path)
     assert log_rows == baseline_log_rows + 1

@@ -2,7 +2,8 @@
 
 Incremental runs must end in exactly the state a --full-refresh build reaches on the same files,
 including when a new file repeats usage_ids that were already loaded (the duplicate that wins can
-change) and when it carries exact copies and invalid rows.
+change), when it carries exact copies and invalid rows, and when a subscription whose usage was
+loaded is quarantined, or cleared, afterwards (its usage is parent_quarantined, or no longer).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -63,6 +65,42 @@ def write_late_corrections(raw_dir: Path, destination: Path) -> None:
         """)
 
 
+def used_subscriptions(raw_dir: Path, count: int) -> list[str]:
+    """The subscriptions with the most usage, other than those of the usage rows that
+    write_late_corrections re-sends (whose expected reasons are their own)."""
+    usage = f"read_parquet('{raw_dir}/ravenstack_feature_usage/*.parquet')"
+    with duckdb.connect() as con:
+        rows = con.execute(f"""
+            select subscription_id from {usage}
+            where subscription_id not in (
+                (select subscription_id from {usage} order by usage_id limit 3)
+                union all
+                (select subscription_id from {usage} order by usage_id desc limit 2)
+            )
+            group by subscription_id
+            order by count(*) desc, subscription_id
+            limit {count}
+        """).fetchall()
+    return [subscription_id for (subscription_id,) in rows]
+
+
+def resend_subscription(raw_dir: Path, subscription_id: str, start_date: str,
+                        end_date: str | None, file_name: str) -> None:
+    """A new subscriptions file re-sending one subscription with other dates. An early start
+    sorts its raw values first, so this row is the subscription's first: an end before the start
+    quarantines the subscription (the earlier rows become duplicates), a clean row clears it."""
+    folder = raw_dir / "ravenstack_subscriptions"
+    end = f"date '{end_date}'" if end_date else "cast(null as date)"
+    with duckdb.connect() as con:
+        con.execute(f"""
+            copy (
+                select * replace (date '{start_date}' as start_date, {end} as end_date)
+                from read_parquet('{folder}/part-*.parquet')
+                where subscription_id = '{subscription_id}'
+            ) to '{folder / file_name}' (format parquet)
+        """)
+
+
 def land(raw_dir: Path) -> None:
     for folder in (raw_dir / gsd.HELD_BACK_DIR).iterdir():
         for part in folder.glob("*.parquet"):
@@ -75,7 +113,7 @@ def relation_rows(db_path: Path, relation: str, columns: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """An incremental history (initial files, then landed ones) and a full refresh of the end."""
     work = tmp_path_factory.mktemp("incremental_usage")
     raw_dir = work / "raw"
@@ -85,24 +123,59 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         file_format="parquet", hold_back_from=HOLD_BACK_FROM,
     ))
     incremental_db, full_db = work / "incremental.duckdb", work / "full.duckdb"
+    cleared, quarantined_late = used_subscriptions(raw_dir, 2)
+    resend_subscription(raw_dir, cleared, "2000-01-01", "1999-01-01", "early-inverted.parquet")
     dbt_build(incremental_db, raw_dir, work / "target_first")
+    assert parent_quarantined_usage(incremental_db, cleared) > 0
     write_late_corrections(
         raw_dir, raw_dir / gsd.HELD_BACK_DIR / "ravenstack_feature_usage" / LATE_FILE
     )
+    resend_subscription(raw_dir, cleared, "1995-01-01", None, "late-fixed.parquet")
+    resend_subscription(raw_dir, quarantined_late, "2000-01-01", "1999-01-01",
+                        "late-inverted.parquet")
     land(raw_dir)
     dbt_build(incremental_db, raw_dir, work / "target_incremental")
     dbt_build(full_db, raw_dir, work / "target_full", "--full-refresh")
-    return {"incremental": incremental_db, "full": full_db, "work": work}
+    return {"incremental": incremental_db, "full": full_db, "work": work,
+            "cleared": cleared, "quarantined_late": quarantined_late}
 
 
-def test_second_run_read_only_new_files(builds: dict[str, Path]) -> None:
+def parent_quarantined_usage(db_path: Path, subscription_id: str) -> int:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute(
+            f"select count(*) from {USAGE_TABLE} where subscription_id = ? "
+            "and quarantine_reason = 'parent_quarantined'", [subscription_id]
+        ).fetchone()[0]
+
+
+def test_loaded_usage_follows_its_subscription_into_and_out_of_quarantine(
+    builds: dict[str, Any],
+) -> None:
+    """Usage loaded before its subscription was quarantined is quarantined with it; usage
+    loaded while it was quarantined is back once the subscription is clean."""
+    def loaded_usage_reasons(subscription_id: str) -> set[str]:
+        with duckdb.connect(str(builds["incremental"]), read_only=True) as con:
+            rows = con.execute(
+                f"select distinct coalesce(quarantine_reason, 'clean') from {USAGE_TABLE} "
+                "where subscription_id = ? and source_file not like '%landed-%'",
+                [subscription_id],
+            ).fetchall()
+        return {reason for (reason,) in rows}
+
+    cleared = loaded_usage_reasons(builds["cleared"])
+    assert "clean" in cleared and "parent_quarantined" not in cleared, cleared
+    quarantined = loaded_usage_reasons(builds["quarantined_late"])
+    assert "parent_quarantined" in quarantined and "clean" not in quarantined, quarantined
+
+
+def test_second_run_read_only_new_files(builds: dict[str, Any]) -> None:
     compiled = next((builds["work"] / "target_incremental" / "compiled").rglob(
         "base_product_usage__feature_usage.sql")).read_text()
     assert "filename not in (" in compiled and "part-00000.parquet" in compiled
 
 
 @pytest.mark.parametrize("relation", sorted(COMPARED_RELATIONS))
-def test_incremental_equals_full_refresh(builds: dict[str, Path], relation: str) -> None:
+def test_incremental_equals_full_refresh(builds: dict[str, Any], relation: str) -> None:
     columns = COMPARED_RELATIONS[relation]
     incremental = relation_rows(builds["incremental"], relation, columns)
     full = relation_rows(builds["full"], relation, columns)
@@ -111,7 +184,7 @@ def test_incremental_equals_full_refresh(builds: dict[str, Path], relation: str)
     assert incremental == full, f"{relation} differs, e.g. {differing}"
 
 
-def test_late_file_changed_winners_and_was_quarantined(builds: dict[str, Path]) -> None:
+def test_late_file_changed_winners_and_was_quarantined(builds: dict[str, Any]) -> None:
     """The late file was ranked together with the loaded rows, not just appended."""
     late_ids = (f"(select usage_id from {USAGE_TABLE} where source_file like '%{LATE_FILE}')")
     with duckdb.connect(str(builds["incremental"]), read_only=True) as con:

@@ -33,6 +33,12 @@ typed as (
 
 ),
 
+quarantined_accounts as (
+
+    {{ quarantined_parents(ref('base_crm__accounts'), 'account_id') }}
+
+),
+
 ranked as (
 
     select
@@ -45,23 +51,22 @@ ranked as (
 
 ),
 
-final as (
+with_parents as (
 
     select
-        subscription_id,
-        account_id,
-        start_date,
-        end_date,
-        plan_tier,
-        seats,
-        mrr_amount,
-        arr_amount,
-        is_trial,
-        is_upgrade,
-        is_downgrade,
-        billing_frequency,
-        is_auto_renew,
-        raw_record,
+        ranked.*,
+        quarantined_accounts.parent_quarantine_detail
+
+    from ranked
+    left join quarantined_accounts
+        on ranked.account_id = quarantined_accounts.account_id
+
+),
+
+flagged as (
+
+    select
+        *,
         case
             when subscription_id is null then 'missing_subscription_id'
             when raw_record = previous_raw_record then 'exact_duplicate_row'
@@ -83,9 +88,36 @@ final as (
             when arr_amount < 0 then 'negative_arr_amount'
             when {{ is_implausible_number('arr_amount') }} then 'implausible_arr_amount'
             when is_trial is null or is_auto_renew is null then 'invalid_boolean_flag'
+            when parent_quarantine_detail is not null then 'parent_quarantined'
         end as quarantine_reason
 
-    from ranked
+    from with_parents
+
+),
+
+final as (
+
+    select
+        subscription_id,
+        account_id,
+        start_date,
+        end_date,
+        plan_tier,
+        seats,
+        mrr_amount,
+        arr_amount,
+        is_trial,
+        is_upgrade,
+        is_downgrade,
+        billing_frequency,
+        is_auto_renew,
+        raw_record,
+        quarantine_reason,
+        case
+            when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
+        end as quarantine_detail
+
+    from flagged
 
 )
 

@@ -62,7 +62,9 @@ final as (
             when has_raw_seats and initial_seats is null then 'invalid_seats'
             when initial_seats < 0 then 'negative_seats'
             when {{ is_implausible_number('initial_seats', 'seats') }} then 'implausible_seats'
-        end as quarantine_reason
+        end as quarantine_reason,
+        -- accounts have no parent table, so never parent_quarantined
+        cast(null as {{ dbt.type_string() }}) as quarantine_detail
 
     from ranked
 

@@ -28,6 +28,12 @@ typed as (
 
 ),
 
+quarantined_accounts as (
+
+    {{ quarantined_parents(ref('base_crm__accounts'), 'account_id') }}
+
+),
+
 ranked as (
 
     select
@@ -37,6 +43,39 @@ ranked as (
 
     from typed
     window key_window as (partition by churn_event_id order by raw_record)
+
+),
+
+with_parents as (
+
+    select
+        ranked.*,
+        quarantined_accounts.parent_quarantine_detail
+
+    from ranked
+    left join quarantined_accounts
+        on ranked.account_id = quarantined_accounts.account_id
+
+),
+
+flagged as (
+
+    select
+        *,
+        case
+            when churn_event_id is null then 'missing_churn_event_id'
+            when raw_record = previous_raw_record then 'exact_duplicate_row'
+            when key_occurrence > 1 then 'duplicate_churn_event_id'
+            when account_id is null then 'missing_account_id'
+            when churn_date is null then 'invalid_churn_date'
+            when {{ is_implausible_date('churn_date') }} then 'implausible_churn_date'
+            when has_raw_refund and refund_amount_usd is null then 'invalid_refund_amount'
+            when refund_amount_usd < 0 then 'negative_refund_amount'
+            when {{ is_implausible_number('refund_amount_usd') }} then 'implausible_refund_amount'
+            when parent_quarantine_detail is not null then 'parent_quarantined'
+        end as quarantine_reason
+
+    from with_parents
 
 ),
 
@@ -53,19 +92,12 @@ final as (
         is_reactivation,
         feedback_text,
         raw_record,
+        quarantine_reason,
         case
-            when churn_event_id is null then 'missing_churn_event_id'
-            when raw_record = previous_raw_record then 'exact_duplicate_row'
-            when key_occurrence > 1 then 'duplicate_churn_event_id'
-            when account_id is null then 'missing_account_id'
-            when churn_date is null then 'invalid_churn_date'
-            when {{ is_implausible_date('churn_date') }} then 'implausible_churn_date'
-            when has_raw_refund and refund_amount_usd is null then 'invalid_refund_amount'
-            when refund_amount_usd < 0 then 'negative_refund_amount'
-            when {{ is_implausible_number('refund_amount_usd') }} then 'implausible_refund_amount'
-        end as quarantine_reason
+            when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
+        end as quarantine_detail
 
-    from ranked
+    from flagged
 
 )
 

@@ -4,7 +4,14 @@
     a row is only assembled for quarantined rows.
     On append-only Parquet folders (HEALTH_RAW_DATA_FORMAT=parquet) the model is incremental: a
     run reads only the files it has not loaded yet, and re-ranks the loaded rows that share a
-    usage_id with new rows, so it ends with the same table as a full refresh. -#}
+    usage_id with new rows, so it ends with the same table as a full refresh.
+    Usage of a quarantined subscription is quarantined as parent_quarantined: rows are joined to
+    the few subscription ids that have no clean row (quarantined_subscriptions), not to the
+    subscriptions. An incremental run also re-reads the loaded rows whose subscription is
+    quarantined now or that were quarantined as parent_quarantined (with every loaded row sharing
+    their usage_id) and flags them again, so a subscription quarantined, or cleared, after its
+    usage was loaded takes that usage into or out of quarantine as a full refresh would; finding
+    them costs a scan of the loaded subscription_id and quarantine_reason columns. -#}
 {{ config(
     materialized=('incremental' if raw_files_are_append_only() else 'table'),
     incremental_strategy='delete+insert',
@@ -19,9 +26,18 @@
 {%- for column in raw_columns %}{% do raw_value_columns.append('raw_' ~ column) %}{% endfor %}
 {%- set raw_relation = source('product_usage', 'feature_usage') %}
 {%- set new_files_filter = not_yet_loaded_files(this) if is_incremental() else '' %}
-{%- set rows_to_load = feature_usage_rows_to_load(raw_relation, raw_columns, new_files_filter) %}
+{%- set parent_recheck = "quarantine_reason = 'parent_quarantined' or subscription_id in "
+    ~ "(select quarantined_subscriptions.subscription_id from quarantined_subscriptions)" %}
+{%- set rows_to_load = feature_usage_rows_to_load(
+    raw_relation, raw_columns, new_files_filter, parent_recheck) %}
 
 with
+
+quarantined_subscriptions as (
+
+    {{ quarantined_parents(ref('base_billing__subscriptions'), 'subscription_id') }}
+
+),
 
 repeated_keys as (
 
@@ -74,6 +90,22 @@ ranked_repeated_rows as (
 
 ),
 
+with_parents as (
+
+    select
+        ranked_rows.*,
+        quarantined_subscriptions.parent_quarantine_detail
+
+    from (
+        select * from single_rows
+        union all
+        select * from ranked_repeated_rows
+    ) as ranked_rows
+    left join quarantined_subscriptions
+        on ranked_rows.subscription_id = quarantined_subscriptions.subscription_id
+
+),
+
 flagged as (
 
     select
@@ -95,13 +127,10 @@ flagged as (
             when {{ is_implausible_number('error_count') }} then 'implausible_error_count'
             when {{ is_implausible_number('usage_duration_secs') }}
                 then 'implausible_usage_duration'
+            when parent_quarantine_detail is not null then 'parent_quarantined'
         end as quarantine_reason
 
-    from (
-        select * from single_rows
-        union all
-        select * from ranked_repeated_rows
-    ) as ranked_rows
+    from with_parents
 
 ),
 
@@ -114,7 +143,10 @@ final as (
             when quarantine_reason is not null
                 then coalesce(stored_raw_record, {{ raw_record(raw_value_columns) }})
         end as raw_record,
-        quarantine_reason
+        quarantine_reason,
+        case
+            when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
+        end as quarantine_detail
 
     from flagged
 

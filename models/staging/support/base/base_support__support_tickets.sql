@@ -31,6 +31,12 @@ typed as (
 
 ),
 
+quarantined_accounts as (
+
+    {{ quarantined_parents(ref('base_crm__accounts'), 'account_id') }}
+
+),
+
 ranked as (
 
     select
@@ -43,19 +49,22 @@ ranked as (
 
 ),
 
-final as (
+with_parents as (
 
     select
-        ticket_id,
-        account_id,
-        submitted_date,
-        closed_at,
-        resolution_time_hours,
-        priority,
-        first_response_minutes,
-        csat_score,
-        is_escalated,
-        raw_record,
+        ranked.*,
+        quarantined_accounts.parent_quarantine_detail
+
+    from ranked
+    left join quarantined_accounts
+        on ranked.account_id = quarantined_accounts.account_id
+
+),
+
+flagged as (
+
+    select
+        *,
         case
             when ticket_id is null then 'missing_ticket_id'
             when raw_record = previous_raw_record then 'exact_duplicate_row'
@@ -82,9 +91,32 @@ final as (
             when csat_score < {{ var('csat_min') }} or csat_score > {{ var('csat_max') }}
                 then 'csat_out_of_range'
             when priority is null then 'missing_priority'
+            when parent_quarantine_detail is not null then 'parent_quarantined'
         end as quarantine_reason
 
-    from ranked
+    from with_parents
+
+),
+
+final as (
+
+    select
+        ticket_id,
+        account_id,
+        submitted_date,
+        closed_at,
+        resolution_time_hours,
+        priority,
+        first_response_minutes,
+        csat_score,
+        is_escalated,
+        raw_record,
+        quarantine_reason,
+        case
+            when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
+        end as quarantine_detail
+
+    from flagged
 
 )
 
