@@ -22,6 +22,9 @@ from customer_health.pipeline.publish import (
     PublishRecord,
     publish,
 )
+from customer_health.pipeline.rollback import rollback
+from customer_health.pipeline.run import RunOptions
+from customer_health.pipeline.run_summary import RunSummary
 from customer_health.settings import PUBLISHED_VERSIONS_SCHEMA
 
 SCHEMAS = ("health", "marts", "intermediate", PUBLISHED_VERSIONS_SCHEMA)
@@ -181,3 +184,33 @@ def test_spark_keeps_the_newest_versions_of_each_relation(warehouse: Warehouse) 
     }
     assert len(history) == 2
     assert published_scores(warehouse) == [("a1", 90.0)]
+
+
+@pytest.mark.parametrize("warehouse", ["postgres", "spark"], indirect=True)
+def test_a_rollback_switches_every_relation_back_and_forth(
+    warehouse: Warehouse, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """On the engines with versioned tables behind the views of `health` (DuckDB keeps whole
+    served files: the concurrent-readers test rolls those back)."""
+    make_candidate(warehouse, [("a1", 90.0)], dates=(NOV,))
+    publish(warehouse, PublishRecord("first", "cfg1"))
+    make_candidate(warehouse, [("a1", 10.0), ("a2", 20.0)], dates=(DEC,))
+    publish(warehouse, PublishRecord("second", "cfg2"))
+    engine = request.node.callspec.params["warehouse"]
+    options = RunOptions(target=engine, target_path=tmp_path / "target")
+
+    rollback(options, RunSummary(command="rollback", target=engine))
+    assert published_scores(warehouse) == [("a1", 90.0)]
+    assert published_rows(warehouse, "customer_health_score_history") == [(NOV, "a1", 90.0)]
+    rollback(options, RunSummary(command="rollback", target=engine), to_run_id="second")
+    assert published_scores(warehouse) == [("a1", 10.0), ("a2", 20.0)]
+    assert published_rows(warehouse, "customer_health_score_history") == [
+        (NOV, "a1", 90.0), (DEC, "a1", 10.0), (DEC, "a2", 20.0)
+    ]
+    kinds = warehouse.query(
+        "select publish_kind, scoring_config_version from health.publish_log "
+        "order by published_at"
+    )
+    assert [tuple(row) for row in kinds] == [
+        ("refresh", "cfg1"), ("refresh", "cfg2"), ("rollback", "cfg1"), ("rollback", "cfg2")
+    ]
