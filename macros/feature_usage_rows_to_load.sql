@@ -1,9 +1,10 @@
 {#- The usage rows base_product_usage__feature_usage ranks: raw rows typed (with their raw
-    values as raw_<column>) and, on an incremental run, the already loaded rows that share a
-    usage_id with the new ones or with a loaded row that matches recheck_filter (a condition on
-    the loaded table's columns). raw_relation is the model's source() (base models stay the only
-    place that names sources). A macro rather than a CTE so that each use streams the raw files
-    instead of the database materialising every row with its raw values. -#}
+    values as raw_<column>, and too_many_fields_detail) and, on an incremental run, the already
+    loaded rows that share a usage_id with the new ones or with a loaded row that matches
+    recheck_filter (a condition on the loaded table's columns). raw_relation is the model's
+    source() read through raw_rows, as a subquery (base models stay the only place that names
+    sources). A macro rather than a CTE so that each use streams the raw files instead of the
+    database materialising every row with its raw values. -#}
 {% macro feature_usage_rows_to_load(raw_relation, raw_columns, new_files_filter,
     recheck_filter='false') -%}
     select
@@ -20,6 +21,7 @@
         {%- for column in raw_columns %}
         {{ column }} as raw_{{ column }},
         {%- endfor %}
+        too_many_fields_detail,
         cast(null as {{ dbt.type_string() }}) as stored_raw_record
     from {{ raw_relation }}
     {%- if is_incremental() %}
@@ -33,6 +35,8 @@
         {%- for column in raw_columns %}
         cast({{ column }} as {{ dbt.type_string() }}) as raw_{{ column }},
         {%- endfor %}
+        -- loaded rows come from Parquet files, whose rows never have too many fields
+        cast(null as {{ dbt.type_string() }}) as too_many_fields_detail,
         raw_record as stored_raw_record
     from {{ this }}
     where usage_id in (

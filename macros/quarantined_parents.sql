@@ -3,7 +3,8 @@
     one call). A key is quarantined when it has no clean row: a key repeated on several rows keeps
     its clean one, and its children stay. One row per quarantined key: the key (as key_column)
     and parent_quarantine_detail, `<key_column> <key>: <the parent's reason>`, followed by the
-    parent's own detail in parentheses when it was itself quarantined for its parent. The reason
+    parent's own detail in parentheses when it has one (it was itself quarantined for its parent,
+    or as too_many_fields). The reason
     is that of the key's first row (its other rows are duplicates of it, quarantined as such).
     Keys that do not occur at all (orphans) are not here: relationships tests catch them.
     parent_model: a base model (with quarantine_reason and quarantine_detail); key_column: its

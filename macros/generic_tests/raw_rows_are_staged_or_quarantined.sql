@@ -1,6 +1,6 @@
 {#- On a staging model: nothing is dropped silently. The raw table it stages (the source upstream
-    of it, from the graph) has as many rows as the model plus that table's rows in
-    quarantined_source_rows. -#}
+    of it, from the graph, read as its base model reads it: raw_rows) has as many rows as the
+    model plus that table's rows in quarantined_source_rows. -#}
 {% test raw_rows_are_staged_or_quarantined(model) %}
 {%- set staged = namespace(raw_table=none) -%}
 {%- if execute -%}
@@ -18,8 +18,11 @@ with
 counts as (
 
     select
-        (select count(*) from {{ source(raw_table.source_name, raw_table.name) if raw_table }})
-            as raw_rows,
+        (
+            select count(*) from (
+                {{ raw_rows(source(raw_table.source_name, raw_table.name)) if raw_table }}
+            ) as raw_table_rows
+        ) as raw_rows,
         (select count(*) from {{ model }}) as staged_rows,
         (
             select count(*) from {{ ref('quarantined_source_rows') }}

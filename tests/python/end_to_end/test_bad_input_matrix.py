@@ -296,6 +296,8 @@ class Case:
     extra_args: tuple[str, ...] = ()
     # For cases that publish: expected rows per (table, reason) in health.quarantined_source_rows.
     quarantined: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # For cases that publish: quarantine_detail expected per (table, record_key).
+    quarantine_details: Mapping[tuple[str, str], str] = field(default_factory=dict)
     # For cases that publish: accounts in health.customer_health_scores (None: not checked).
     scored_accounts: int | None = None
     expect_warnings: bool = False
@@ -326,13 +328,19 @@ CASES: tuple[Case, ...] = (
                  "support_tickets", ["T-lf-only,A-2e4581,2024-12-30,,,low,,,False"],
                  newline="\r\n",
              ),
+             # more fields than the header (13, not 9): quarantined with the extra fields, never
+             # truncated silently
              append_raw_lines("churn_events", ["C-broken," + ",".join(["x"] * 12)]),
          ),
          quarantined={("feature_usage", "missing_usage_id"): 5,
                       ("support_tickets", "duplicate_ticket_id"): 4,
                       ("subscriptions", "negative_mrr_amount"): 3,
                       ("support_tickets", "invalid_submitted_date"): 6,
-                      ("churn_events", "invalid_churn_date"): 1}),
+                      ("churn_events", "too_many_fields"): 1},
+         # record 602: the header and the 600 rows before it (those whose feedback holds line
+         # breaks count as one record each)
+         quarantine_details={("churn_events", "C-broken"):
+                             "record 602: fields beyond the header's 9 columns: x|x|x|x"}),
     Case("unparseable_and_implausible_values_are_quarantined", EXIT_OK, (),
          corrupt_data=all_of(
              # malformed, non-finite and decimal-in-an-integer numbers: never rounded or cast
@@ -599,6 +607,15 @@ def quarantined_counts(db_path: Path) -> dict[tuple[str, str], int]:
     return {(table, reason): count for table, reason, count in rows}
 
 
+def quarantine_details(db_path: Path) -> dict[tuple[str, str], str]:
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        rows = connection.execute(
+            "select table_name, record_key, quarantine_detail "
+            "from health.quarantined_source_rows where quarantine_detail is not null"
+        ).fetchall()
+    return {(table, key): detail for table, key, detail in rows}
+
+
 def scored_accounts(db_path: Path) -> int:
     with duckdb.connect(str(db_path), read_only=True) as connection:
         return connection.execute(
@@ -635,6 +652,9 @@ def test_bad_input(
     quarantined = quarantined_counts(run.db_path)
     for key, count in case.quarantined.items():
         assert quarantined.get(key) == count, f"{key}: {quarantined}"
+    details = quarantine_details(run.db_path) if case.quarantine_details else {}
+    for key, detail in case.quarantine_details.items():
+        assert details.get(key) == detail, f"{key}: {details.get(key)!r}"
     if case.scored_accounts is not None:
         assert scored_accounts(run.db_path) == case.scored_accounts
     baseline_log_rows, _ = last_publish(published_baseline.db_path)

@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('billing', 'subscriptions') }}
+    {{ raw_rows(source('billing', 'subscriptions')) }}
 
 ),
 
@@ -27,7 +27,8 @@ typed as (
         {{ parse_boolean('auto_renew_flag') }} as is_auto_renew,
         {{ clean_string('end_date') }} is not null as has_raw_end_date,
         {{ clean_string('arr_amount') }} is not null as has_raw_arr_amount,
-        {{ raw_record(raw_columns) }} as raw_record
+        {{ raw_record(raw_columns) }} as raw_record,
+        too_many_fields_detail
 
     from source
 
@@ -47,7 +48,11 @@ ranked as (
         lag(raw_record) over key_window as previous_raw_record
 
     from typed
-    window key_window as (partition by subscription_id order by raw_record)
+    window key_window as (
+        partition by subscription_id
+        -- lines with too many fields last: they never make a well-formed row a duplicate
+        order by too_many_fields_detail is not null, raw_record
+    )
 
 ),
 
@@ -68,6 +73,7 @@ flagged as (
     select
         *,
         case
+            when too_many_fields_detail is not null then 'too_many_fields'
             when subscription_id is null then 'missing_subscription_id'
             when raw_record = previous_raw_record then 'exact_duplicate_row'
             when key_occurrence > 1 then 'duplicate_subscription_id'
@@ -114,6 +120,7 @@ final as (
         raw_record,
         quarantine_reason,
         case
+            when quarantine_reason = 'too_many_fields' then too_many_fields_detail
             when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
         end as quarantine_detail
 

@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('crm', 'accounts') }}
+    {{ raw_rows(source('crm', 'accounts')) }}
 
 ),
 
@@ -22,7 +22,8 @@ typed as (
         {{ parse_as('seats', 'bigint') }} as initial_seats,
         {{ parse_boolean('is_trial') }} as is_initial_trial,
         {{ clean_string('seats') }} is not null as has_raw_seats,
-        {{ raw_record(raw_columns) }} as raw_record
+        {{ raw_record(raw_columns) }} as raw_record,
+        too_many_fields_detail
 
     from source
 
@@ -36,7 +37,11 @@ ranked as (
         lag(raw_record) over key_window as previous_raw_record
 
     from typed
-    window key_window as (partition by account_id order by raw_record)
+    window key_window as (
+        partition by account_id
+        -- lines with too many fields last: they never make a well-formed row a duplicate
+        order by too_many_fields_detail is not null, raw_record
+    )
 
 ),
 
@@ -54,6 +59,7 @@ final as (
         is_initial_trial,
         raw_record,
         case
+            when too_many_fields_detail is not null then 'too_many_fields'
             when account_id is null then 'missing_account_id'
             when raw_record = previous_raw_record then 'exact_duplicate_row'
             when key_occurrence > 1 then 'duplicate_account_id'
@@ -64,7 +70,7 @@ final as (
             when {{ is_implausible_number('initial_seats', 'seats') }} then 'implausible_seats'
         end as quarantine_reason,
         -- accounts have no parent table, so never parent_quarantined
-        cast(null as {{ dbt.type_string() }}) as quarantine_detail
+        too_many_fields_detail as quarantine_detail
 
     from ranked
 

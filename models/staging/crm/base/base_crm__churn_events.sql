@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('crm', 'churn_events') }}
+    {{ raw_rows(source('crm', 'churn_events')) }}
 
 ),
 
@@ -22,7 +22,8 @@ typed as (
         {{ parse_boolean('is_reactivation') }} as is_reactivation,
         {{ clean_string('feedback_text') }} as feedback_text,
         {{ clean_string('refund_amount_usd') }} is not null as has_raw_refund,
-        {{ raw_record(raw_columns) }} as raw_record
+        {{ raw_record(raw_columns) }} as raw_record,
+        too_many_fields_detail
 
     from source
 
@@ -42,7 +43,11 @@ ranked as (
         lag(raw_record) over key_window as previous_raw_record
 
     from typed
-    window key_window as (partition by churn_event_id order by raw_record)
+    window key_window as (
+        partition by churn_event_id
+        -- lines with too many fields last: they never make a well-formed row a duplicate
+        order by too_many_fields_detail is not null, raw_record
+    )
 
 ),
 
@@ -63,6 +68,7 @@ flagged as (
     select
         *,
         case
+            when too_many_fields_detail is not null then 'too_many_fields'
             when churn_event_id is null then 'missing_churn_event_id'
             when raw_record = previous_raw_record then 'exact_duplicate_row'
             when key_occurrence > 1 then 'duplicate_churn_event_id'
@@ -94,6 +100,7 @@ final as (
         raw_record,
         quarantine_reason,
         case
+            when quarantine_reason = 'too_many_fields' then too_many_fields_detail
             when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
         end as quarantine_detail
 

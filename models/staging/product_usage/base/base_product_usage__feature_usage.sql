@@ -24,7 +24,7 @@
 {%- set content_columns = raw_columns | reject('equalto', 'usage_id') | list %}
 {%- set raw_value_columns = [] %}
 {%- for column in raw_columns %}{% do raw_value_columns.append('raw_' ~ column) %}{% endfor %}
-{%- set raw_relation = source('product_usage', 'feature_usage') %}
+{%- set raw_relation = '(' ~ raw_rows(source('product_usage', 'feature_usage')) ~ ') as raw_rows' %}
 {%- set new_files_filter = not_yet_loaded_files(this) if is_incremental() else '' %}
 {%- set parent_recheck = "quarantine_reason = 'parent_quarantined' or subscription_id in "
     ~ "(select quarantined_subscriptions.subscription_id from quarantined_subscriptions)" %}
@@ -85,7 +85,10 @@ ranked_repeated_rows as (
     from repeated_rows
     window key_window as (
         partition by usage_id
-        order by {{ (content_columns + raw_value_columns + ['source_file']) | join(', ') }}
+        -- lines with too many fields last: they never make a well-formed row a duplicate
+        order by
+            too_many_fields_detail is not null,
+            {{ (content_columns + raw_value_columns + ['source_file']) | join(', ') }}
     )
 
 ),
@@ -111,6 +114,7 @@ flagged as (
     select
         *,
         case
+            when too_many_fields_detail is not null then 'too_many_fields'
             when usage_id is null then 'missing_usage_id'
             when key_occurrence > 1 and is_exact_duplicate then 'exact_duplicate_row'
             when key_occurrence > 1 then 'duplicate_usage_id'
@@ -145,6 +149,7 @@ final as (
         end as raw_record,
         quarantine_reason,
         case
+            when quarantine_reason = 'too_many_fields' then too_many_fields_detail
             when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
         end as quarantine_detail
 

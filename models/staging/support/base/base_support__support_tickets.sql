@@ -5,7 +5,7 @@ with
 
 source as (
 
-    select * from {{ source('support', 'support_tickets') }}
+    {{ raw_rows(source('support', 'support_tickets')) }}
 
 ),
 
@@ -25,7 +25,8 @@ typed as (
         {{ clean_string('resolution_time_hours') }} is not null as has_raw_resolution_time,
         {{ clean_string('first_response_time_minutes') }} is not null as has_raw_first_response,
         {{ clean_string('satisfaction_score') }} is not null as has_raw_csat,
-        {{ raw_record(raw_columns) }} as raw_record
+        {{ raw_record(raw_columns) }} as raw_record,
+        too_many_fields_detail
 
     from source
 
@@ -45,7 +46,11 @@ ranked as (
         lag(raw_record) over key_window as previous_raw_record
 
     from typed
-    window key_window as (partition by ticket_id order by raw_record)
+    window key_window as (
+        partition by ticket_id
+        -- lines with too many fields last: they never make a well-formed row a duplicate
+        order by too_many_fields_detail is not null, raw_record
+    )
 
 ),
 
@@ -66,6 +71,7 @@ flagged as (
     select
         *,
         case
+            when too_many_fields_detail is not null then 'too_many_fields'
             when ticket_id is null then 'missing_ticket_id'
             when raw_record = previous_raw_record then 'exact_duplicate_row'
             when key_occurrence > 1 then 'duplicate_ticket_id'
@@ -113,6 +119,7 @@ final as (
         raw_record,
         quarantine_reason,
         case
+            when quarantine_reason = 'too_many_fields' then too_many_fields_detail
             when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
         end as quarantine_detail
 
