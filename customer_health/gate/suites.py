@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ RESULT_FORMAT: dict[str, Any] = {
 }
 # Folders of the context that hold only the previous run's objects (JSON files).
 _RUN_OBJECT_FOLDERS = ("expectations", "validation_definitions", "checkpoints")
+# What setting a broken context up again keeps (in its folder uncommitted/).
+_KEPT_ON_RESET = ("validations", "data_docs")
 
 
 def context_dir(target_path: Path, target: str) -> Path:
@@ -58,18 +61,47 @@ def context_dir(target_path: Path, target: str) -> Path:
 
 def run_context(root: Path) -> Any:
     """The GX file context at root (created if missing), emptied of the previous run's suites,
-    validation definitions and data sources; validation results and Data Docs are kept."""
+    validation definitions and data sources; validation results and Data Docs are kept.
+
+    GX writes its files in place (great_expectations.yml whenever a data source is added or
+    deleted, so in every run): a gate killed meanwhile leaves one empty or cut short, and every
+    later gate in this target folder would fail on it. A context that cannot be opened is set
+    up again from scratch, once, keeping its validation results and Data Docs."""
     root = Path(root)
     for folder in _RUN_OBJECT_FOLDERS:
         if (root / folder).is_dir():
             for path in (root / folder).rglob("*.json"):
                 path.unlink()
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _open_context(root)
+    except Exception as error:  # GX's own errors, or e.g. a TypeError on an empty file
+        log.warning(
+            "the GX context in %s cannot be opened (%s: %s), as a gate killed while GX wrote it "
+            "leaves it: setting it up again", root, type(error).__name__, error,
+        )
+        _reset_context(root)
+        return _open_context(root)
+
+
+def _open_context(root: Path) -> Any:
     context = gx.get_context(mode="file", context_root_dir=str(root))
     _configure_project(context)
     for name in list(context.data_sources.all()):
         context.data_sources.delete(name)
     return context
+
+
+def _reset_context(root: Path) -> None:
+    """Delete the files of a context but its stored validation results and Data Docs."""
+    kept = {root / "uncommitted", *(root / "uncommitted" / name for name in _KEPT_ON_RESET)}
+    for path in [*root.iterdir(), *(root / "uncommitted").glob("*")]:
+        if path in kept:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _configure_project(context: Any) -> None:

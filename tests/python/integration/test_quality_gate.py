@@ -245,6 +245,21 @@ def test_each_run_builds_its_own_suites_in_the_target_folder(
     assert {"with_drift", "without_drift"} <= results
 
 
+def test_a_context_left_half_written_by_a_killed_gate_is_set_up_again(
+    gate: Any, baseline_copy: Path, tmp_path: Path
+) -> None:
+    """GX writes its files in place: a gate killed while it wrote one leaves it empty."""
+    target_path = tmp_path / "target"
+    context = target_path / "gx" / "duckdb"
+    assert gate(baseline_copy, "before_the_kill", target_path).passed
+    for name in ("great_expectations.yml", "uncommitted/config_variables.yml"):
+        (context / name).write_text("")
+    result = gate(baseline_copy, "after_the_kill", target_path)
+    assert result.passed, result.report
+    results = {path.name for path in (context / "uncommitted" / "validations").rglob("*")}
+    assert {"before_the_kill", "after_the_kill"} <= results, "the stored results are kept"
+
+
 def test_no_generated_gx_objects_are_committed() -> None:
     committed = sorted(path.name for path in GX_DIR.iterdir() if path.name != "uncommitted")
     assert committed == ["README.md", "gate_config.yml"]
