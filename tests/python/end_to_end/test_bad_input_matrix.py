@@ -418,10 +418,13 @@ CASES: tuple[Case, ...] = (
          ("not_empty_stg_product_usage__feature_usage",),
          corrupt_data=edit_rows("feature_usage", set_value("usage_count", "many")),
          ),
-    Case("stale_usage", EXIT_GATE_FAILED, ("freshness", "usage_date", "2024-09-30"),
+    # Stale data, and a threshold edited in the gate's configuration (read at run time).
+    Case("stale_usage_and_a_gate_threshold_edited_fail_the_gate", EXIT_GATE_FAILED,
+         ("freshness", "usage_date", "2024-09-30", "score_spread", "min_value=1000.0"),
          corrupt_data=edit_rows(
              "feature_usage", lambda rows: [r for r in rows if r["usage_date"] <= "2024-09-30"]
-         )),
+         ),
+         corrupt_project=edit_gate_config("min_stdev: 1.0", "min_stdev: 1000.0")),
     Case("half_the_accounts_missing", EXIT_GATE_FAILED,
          ("customer_health_score_history.drift", "row_count_drop", "published_accounts=500"),
          corrupt_data=keep_half_of_the_accounts),
@@ -444,9 +447,6 @@ CASES: tuple[Case, ...] = (
     Case("all_scores_identical", EXIT_GATE_FAILED,
          ("score_spread", "expect_column_stdev_to_be_between", "health_score"),
          corrupt_project=edit_seed("scoring_bands", flat_points)),
-    Case("gate_config_threshold_takes_effect_at_run_time", EXIT_GATE_FAILED,
-         ("score_spread", "min_value=1000.0"),
-         corrupt_project=edit_gate_config("min_stdev: 1.0", "min_stdev: 1000.0")),
     Case("backfill_date_only_warns", EXIT_OK, ("WARNING", "dates_after_as_of"),
          extra_args=("--as-of-date", "2024-12-24", "--replace-current"), expect_warnings=True),
 )
