@@ -58,7 +58,7 @@ READER = textwrap.dedent(
                 fresh.close()
             reads += 1
             dates.add(str(row[3]))
-            time.sleep(0.02)  # a BI tool's pace, not a busy loop starving the refresh
+            time.sleep(0.25)  # a BI tool's pace, not a busy loop starving the refresh
             if row[0] == 0 or row[1] != 1 or row[2] != 1:
                 mixed.append(list(map(str, row)))
         except Exception as error:

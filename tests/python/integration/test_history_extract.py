@@ -252,7 +252,7 @@ def test_backtest_on_an_extract_equals_the_backtest_on_the_file(
     assert direct["parameters"]["target"] == "duckdb" and "extract" not in direct["parameters"]
     copied = extracted["parameters"]["extract"]["rows"]
     assert set(copied) == set(REQUIRED_RELATIONS)
-    with duckdb.connect(str(history.db_path), read_only=True) as con:
+    with duckdb.connect(str(history.working_path), read_only=True) as con:
         assert copied == {r: con.execute(f"select count(*) from {r}").fetchall()[0][0]
                           for r in REQUIRED_RELATIONS}
 
