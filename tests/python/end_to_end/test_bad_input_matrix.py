@@ -38,6 +38,7 @@ from helpers.project import (
     refresh_args,
     run_health,
     run_refresh,
+    wait_for_process_group_to_end,
 )
 
 from customer_health.errors import (
@@ -527,7 +528,7 @@ def run_killed_case(workdir: Path, baseline: PublishedBaseline) -> KilledRun:
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=60)
-            _wait_for_process_group_to_end(process.pid)
+            wait_for_process_group_to_end(process.pid)
     fingerprint = health_fingerprint(db_path)
     completed = run_refresh(db_path, SAMPLE_DATA_DIR, workdir / "target_after")
     return KilledRun(
@@ -683,17 +684,6 @@ def test_a_refresh_killed_during_dbt_build_changes_nothing_and_leaves_no_lock(
     assert run.fingerprint_after_kill == published_baseline.fingerprint
     assert run.next_exit_code == EXIT_OK, run.next_output[-3000:]
 
-
-def _wait_for_process_group_to_end(group: int) -> None:
-    """The killed refresh's dbt child holds the database lock until it is gone too."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"process group {group} is still alive after SIGKILL")
 
 
 def _wait_for_dbt_to_write(dbt_log: Path, process: subprocess.Popen[bytes]) -> None:

@@ -61,6 +61,7 @@ from helpers.project import (
     output_of,
     refresh_args,
     run_health,
+    wait_for_process_group_to_end,
 )
 from helpers.publish_faults import FaultRun, FaultServer, Step
 
@@ -244,17 +245,6 @@ def kill_refresh(
         served_log=files.served.with_name(SERVED + ".wal").exists(),
     )
 
-
-def wait_for_process_group_to_end(group: int) -> None:
-    """dbt, killed with the refresh, holds the working file until it is gone too."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"process group {group} is still alive after SIGKILL")
 
 
 def after_models_built(dbt_log: Path, count: int) -> Callable[[], str | None]:

@@ -98,3 +98,16 @@ def run_refresh(
 
 def output_of(completed: subprocess.CompletedProcess[str]) -> str:
     return (completed.stdout + completed.stderr)[-6000:]
+
+
+def wait_for_process_group_to_end(group: int) -> None:
+    """After SIGKILL of a refresh run in its own process group: its dbt child holds the
+    database until it is gone too."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process group {group} is still alive after SIGKILL")
