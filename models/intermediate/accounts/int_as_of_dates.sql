@@ -1,5 +1,6 @@
 {#- The dates to score. `as_of_dates` (a list) wins over `as_of_date`; with neither set, the
-    latest date found in the usage, billing and support data is used. -#}
+    latest date found in the usage, billing and support data is used (those of them the
+    deployment has). -#}
 {%- set as_of_dates = var('as_of_dates') or ([var('as_of_date')] if var('as_of_date') else []) %}
 
 with
@@ -25,31 +26,33 @@ final as (
 
 {%- else -%}
 
-feature_usage as (
+{#- The latest date of each dated raw table the deployment has: subscriptions always, usage and
+    tickets when present. #}
+{%- set dated_tables = [('stg_billing__subscriptions', 'start_date')] %}
+{%- if raw_table_present('product_usage.feature_usage') %}
+{%- do dated_tables.append(('stg_product_usage__feature_usage', 'usage_date')) %}
+{%- endif %}
+{%- if raw_table_present('support.support_tickets') %}
+{%- do dated_tables.append(('stg_support__tickets', 'submitted_date')) %}
+{%- endif %}
 
-    select * from {{ ref('stg_product_usage__feature_usage') }}
+{%- for model, date_column in dated_tables %}
+{{ model }} as (
+
+    select * from {{ ref(model) }}
 
 ),
 
-subscriptions as (
-
-    select * from {{ ref('stg_billing__subscriptions') }}
-
-),
-
-tickets as (
-
-    select * from {{ ref('stg_support__tickets') }}
-
-),
+{% endfor -%}
 
 latest_dates as (
+    {%- for model, date_column in dated_tables %}
 
-    select max(usage_date) as latest_date from feature_usage
+    select max({{ date_column }}) as latest_date from {{ model }}
+    {%- if not loop.last %}
     union all
-    select max(start_date) as latest_date from subscriptions
-    union all
-    select max(submitted_date) as latest_date from tickets
+    {%- endif %}
+    {%- endfor %}
 
 ),
 

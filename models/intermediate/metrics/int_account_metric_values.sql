@@ -1,47 +1,68 @@
-{#- Every metric value per account and as-of date (null = no data, N/A). -#}
+{#- Every scored metric value per account and as-of date (null = no data, N/A): the metrics of the
+    catalogue (seed metric_definitions) that the deployment scores. A metric is not scored when it
+    is listed in var `disabled_metrics`, or when the raw table it needs is absent (var
+    `absent_raw_tables`: its metric model is then disabled, so it has no rows). Either way it is
+    left out of every account's score, and the weights of the other metrics are renormalised
+    (int_account_metric_contributions, int_account_scores). -#}
+{%- set metric_models = ['int_account_billing_metrics', 'int_account_attribute_metrics'] %}
+{%- if raw_table_present('product_usage.feature_usage') %}
+{%- do metric_models.append('int_account_usage_metrics') %}
+{%- endif %}
+{%- if raw_table_present('support.support_tickets') %}
+{%- do metric_models.append('int_account_support_metrics') %}
+{%- endif %}
 
 with
 
-usage_metrics as (
+metric_definitions as (
 
-    select * from {{ ref('int_account_usage_metrics') }}
-
-),
-
-billing_metrics as (
-
-    select * from {{ ref('int_account_billing_metrics') }}
+    select * from {{ ref('metric_definitions') }}
 
 ),
 
-support_metrics as (
+{% for metric_model in metric_models -%}
+{{ metric_model | replace('int_account_', '') }} as (
 
-    select * from {{ ref('int_account_support_metrics') }}
+    select * from {{ ref(metric_model) }}
+
+),
+
+{% endfor -%}
+
+computed as (
+    {%- for metric_model in metric_models %}
+
+    select
+        account_id,
+        as_of_date,
+        metric_name,
+        metric_value
+    from {{ metric_model | replace('int_account_', '') }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
 final as (
 
     select
-        account_id,
-        as_of_date,
-        metric_name,
-        metric_value
-    from usage_metrics
-    union all
-    select
-        account_id,
-        as_of_date,
-        metric_name,
-        metric_value
-    from billing_metrics
-    union all
-    select
-        account_id,
-        as_of_date,
-        metric_name,
-        metric_value
-    from support_metrics
+        computed.account_id,
+        computed.as_of_date,
+        computed.metric_name,
+        computed.metric_value
+
+    from computed
+    inner join metric_definitions
+        on computed.metric_name = metric_definitions.metric_name
+    {%- if var('disabled_metrics') %}
+    where computed.metric_name not in (
+        {%- for metric in var('disabled_metrics') %}
+        '{{ metric }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    )
+    {%- endif %}
 
 )
 

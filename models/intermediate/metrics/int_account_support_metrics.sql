@@ -2,6 +2,7 @@
     tickets submitted in the window; response, resolution and CSAT use tickets closed on or before
     the as-of date (those values are only known once a ticket is closed). No tickets means 0
     tickets but N/A response times and CSAT. -#}
+{{ config(enabled=raw_table_present('support.support_tickets')) }}
 {%- set support_window = var('support_window_days') %}
 {%- set csat_window = var('csat_window_days') %}
 {%- set lookback_days = [support_window, csat_window] | max %}

@@ -1,6 +1,7 @@
 {#- Usage metrics per account and as-of date, long format. Only usage dated on or before the
     as-of date is read. An account with no usage in a window has 0 active days (a fact, not
     missing data); ratios with a zero denominator are null (N/A). -#}
+{{ config(enabled=raw_table_present('product_usage.feature_usage')) }}
 {%- set usage_window = var('usage_window_days') %}
 {%- set lookback_days = [2 * usage_window, var('feature_breadth_window_days')] | max %}
 

@@ -88,7 +88,7 @@ final as (
         driver_rank,
         case
             when driver_rank is null then null
-            when unit = 'flag'
+            when unit in ('flag', 'category')
                 then {{ dbt.concat([
                     'display_name', "': '", 'band_label', "', costs '", 'rounded_points_lost',
                     "' points'",

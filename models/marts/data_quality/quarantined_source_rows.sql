@@ -4,14 +4,20 @@
     The raw tables are the project's sources, read from the graph, each through the base model
     that selects from it and keyed by the column its source marks `key`. dbt must know which
     models a model reads before the graph exists, hence the depends_on line per base model: a
-    source added without its line here fails this model's compilation, naming the line to add. -#}
+    source added without its line here fails this model's compilation, naming the line to add
+    (an optional raw table's line only when the deployment has it). -#}
 
 -- depends_on: {{ ref('base_billing__subscriptions') }}
 -- depends_on: {{ ref('base_crm__accounts') }}
+{% if raw_table_present('crm.churn_events') -%}
 -- depends_on: {{ ref('base_crm__churn_events') }}
+{% endif -%}
+{% if raw_table_present('product_usage.feature_usage') -%}
 -- depends_on: {{ ref('base_product_usage__feature_usage') }}
+{% endif -%}
+{% if raw_table_present('support.support_tickets') -%}
 -- depends_on: {{ ref('base_support__support_tickets') }}
-
+{% endif %}
 with
 
 quarantined as (

@@ -1,3 +1,5 @@
+{{ config(enabled=raw_table_present('crm.churn_events')) }}
+
 with
 
 base as (

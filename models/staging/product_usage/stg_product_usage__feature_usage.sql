@@ -1,3 +1,5 @@
+{{ config(enabled=raw_table_present('product_usage.feature_usage')) }}
+
 with
 
 base as (

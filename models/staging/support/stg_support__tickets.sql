@@ -1,3 +1,5 @@
+{{ config(enabled=raw_table_present('support.support_tickets')) }}
+
 with
 
 base as (

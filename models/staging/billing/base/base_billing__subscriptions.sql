@@ -27,6 +27,7 @@ typed as (
         {{ parse_boolean('auto_renew_flag') }} as is_auto_renew,
         {{ clean_string('end_date') }} is not null as has_raw_end_date,
         {{ clean_string('arr_amount') }} is not null as has_raw_arr_amount,
+        {{ typed_attribute_columns('billing.subscriptions') }}
         {{ raw_record(raw_columns) }} as raw_record,
         too_many_fields_detail
 
@@ -117,6 +118,7 @@ final as (
         is_downgrade,
         billing_frequency,
         is_auto_renew,
+        {{ attribute_column_names('billing.subscriptions') }}
         raw_record,
         quarantine_reason,
         case

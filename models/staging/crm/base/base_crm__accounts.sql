@@ -22,6 +22,7 @@ typed as (
         {{ parse_as('seats', 'bigint') }} as initial_seats,
         {{ parse_boolean('is_trial') }} as is_initial_trial,
         {{ clean_string('seats') }} is not null as has_raw_seats,
+        {{ typed_attribute_columns('crm.accounts') }}
         {{ raw_record(raw_columns) }} as raw_record,
         too_many_fields_detail
 
@@ -57,6 +58,7 @@ final as (
         initial_plan_tier,
         initial_seats,
         is_initial_trial,
+        {{ attribute_column_names('crm.accounts') }}
         raw_record,
         case
             when too_many_fields_detail is not null then 'too_many_fields'

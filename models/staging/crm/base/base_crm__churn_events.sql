@@ -1,3 +1,5 @@
+{{ config(enabled=raw_table_present('crm.churn_events')) }}
+
 {#- The raw columns staging reads, as the source declares them. -#}
 {%- set raw_columns = required_raw_columns('crm', 'churn_events') %}
 

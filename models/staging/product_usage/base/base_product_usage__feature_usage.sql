@@ -13,6 +13,7 @@
     usage was loaded takes that usage into or out of quarantine as a full refresh would; finding
     them costs a scan of the loaded subscription_id and quarantine_reason columns. -#}
 {{ config(
+    enabled=raw_table_present('product_usage.feature_usage'),
     materialized=('incremental' if raw_files_are_append_only() else 'table'),
     incremental_strategy='delete+insert',
     unique_key='usage_id',

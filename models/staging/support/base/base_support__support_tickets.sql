@@ -1,3 +1,5 @@
+{{ config(enabled=raw_table_present('support.support_tickets')) }}
+
 {#- The raw columns staging reads, as the source declares them. -#}
 {%- set raw_columns = required_raw_columns('support', 'support_tickets') %}
 
