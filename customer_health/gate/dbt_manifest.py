@@ -41,6 +41,12 @@ class DbtRelation:
 class DbtManifest:
     path: Path
     relations: Mapping[str, DbtRelation]  # by model name
+    # Models the deployment switched off (e.g. those of an absent optional raw table).
+    disabled: frozenset[str] = frozenset()
+
+    def is_disabled(self, name: str) -> bool:
+        """Whether model `name` exists but is switched off (a model unknown to dbt is not)."""
+        return name in self.disabled and name not in self.relations
 
     def model(self, name: str) -> DbtRelation:
         try:
@@ -73,7 +79,13 @@ def load_manifest(path: Path) -> DbtManifest:
         for node in raw.get("nodes", {}).values()
         if node.get("resource_type") in RELATION_TYPES and node.get("package_name") == project
     }
-    return DbtManifest(path=Path(path), relations=relations)
+    disabled = frozenset(
+        node["name"]
+        for nodes in (raw.get("disabled") or {}).values()
+        for node in nodes
+        if node.get("resource_type") in RELATION_TYPES and node.get("package_name") == project
+    )
+    return DbtManifest(path=Path(path), relations=relations, disabled=disabled)
 
 
 def parse_manifest(target_path: Path) -> DbtManifest:
