@@ -61,6 +61,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import duckdb
@@ -535,21 +536,40 @@ def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.Da
         con.unregister("chunk")
 
 
-def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
-                 options: GeneratorOptions, handle: IO[bytes]) -> None:
-    """Format a chunk with DuckDB into a part file and append its bytes to the open CSV."""
+def append_csv(con: duckdb.DuckDBPyConnection, select: str, frame: pd.DataFrame, part: Path,
+               handle: IO[bytes]) -> None:
+    """Format a chunk frame with `select` (over view ``chunk``) into the part file, in the CSV
+    format of the RavenStack files (comma, no header, CRLF), and append its bytes to the open CSV.
+    """
     if frame.empty:
         return
-    part = options.out_dir / f".{csv_name(table)}.part"
     con.register("chunk", frame)
     try:
-        con.execute(f"COPY ({select_sql(table, options.start_date)}) TO {write_path(part)} "
+        con.execute(f"COPY ({select}) TO {write_path(part)} "
                     "(FORMAT csv, HEADER false, DELIMITER ',', NEW_LINE '\\r\\n')")
     finally:
         con.unregister("chunk")
     with part.open("rb") as src:
         shutil.copyfileobj(src, handle)
     part.unlink()
+
+
+def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
+                 options: GeneratorOptions, handle: IO[bytes]) -> None:
+    """Format a chunk with DuckDB into a part file and append its bytes to the open CSV."""
+    append_csv(con, select_sql(table, options.start_date), frame,
+               options.out_dir / f".{csv_name(table)}.part", handle)
+
+
+@contextmanager
+def open_csvs(out_dir: Path, headers: dict[str, Sequence[str]]) -> Iterator[dict[str, IO[bytes]]]:
+    """One open CSV per file name in `headers`, its header row written; all closed on exit."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        handles = {name: stack.enter_context((out_dir / name).open("wb")) for name in headers}
+        for name, handle in handles.items():
+            handle.write((",".join(headers[name]) + NEWLINE).encode())
+        yield handles
 
 
 # ----------------------------------------------------------------------------- driver
@@ -606,14 +626,9 @@ def generate(options: GeneratorOptions,
 def csv_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
                ) -> Iterator[ChunkWriter]:
     """One CSV per table, header first, chunks appended; the files are closed on exit."""
-    options.out_dir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        handles = {t: stack.enter_context((options.out_dir / csv_name(t)).open("wb"))
-                   for t in TABLE_COLUMNS}
-        for table, handle in handles.items():
-            handle.write((",".join(TABLE_COLUMNS[table]) + NEWLINE).encode())
+    with open_csvs(options.out_dir, {csv_name(t): c for t, c in TABLE_COLUMNS.items()}) as handles:
         yield lambda table, frame, _index: append_chunk(con, table, frame, options,
-                                                        handles[table])
+                                                        handles[csv_name(table)])
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""What the sample-data generator writes, and where (see generate.py for how).
+"""What the sample-data generator writes, and where (see generate.py and contracts.py for how).
 
 Plain data with no numpy or pandas imports, so that the command line builds it cheaply.
 """
@@ -11,6 +11,9 @@ from pathlib import Path
 
 from customer_health.errors import BadInputError
 
+# ravenstack: the five RavenStack tables over a date range (generate.py); contracts: one snapshot
+# of customers and their contracts, churn an outcome column (contracts.py).
+SHAPES = ("ravenstack", "contracts")
 # csv: one ravenstack_<table>.csv per table; parquet: a folder of typed part files per table.
 FILE_FORMATS = ("csv", "parquet")
 # The churn timeline needs room: churn in the last quarter, a tenure before it, a ramp before it.
@@ -56,3 +59,37 @@ class GeneratorOptions:
     @property
     def n_days(self) -> int:
         return (self.end_date - self.start_date).days + 1
+
+
+# Where the contracts example deployment keeps its data, relative to the project folder.
+CONTRACTS_DATA_DIR = Path("deployments") / "contracts_example" / "data"
+# Customers signed up at most this many days (about six years) before the snapshot, and not
+# before the project's earliest plausible date (var plausible_dates in dbt_project.yml).
+MAX_TENURE_DAYS = 6 * 365
+EARLIEST_SIGNUP = dt.date(1990, 1, 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractsOptions:
+    """Settings of the contracts shape; the same options always produce byte-identical files.
+
+    snapshot_date: the day the customers and contracts are a snapshot of (churn is observed in
+    the 90 days after it). chunk_customers: customers per chunk (default: one chunk up to 50,000).
+    """
+
+    out_dir: Path
+    customers: int = 5_000
+    seed: int = 42
+    snapshot_date: dt.date = dt.date(2024, 12, 31)
+    chunk_customers: int | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse settings the generator cannot honour (bad input, exit 4)."""
+        if self.customers < 1:
+            raise BadInputError(f"the number of customers must be >= 1, got {self.customers}")
+        if self.chunk_customers is not None and self.chunk_customers < 1:
+            raise BadInputError(f"customers per chunk must be >= 1, got {self.chunk_customers}")
+        earliest = EARLIEST_SIGNUP + dt.timedelta(days=MAX_TENURE_DAYS)
+        if self.snapshot_date < earliest:
+            raise BadInputError(f"the snapshot date {self.snapshot_date} would put signups before "
+                                f"{EARLIEST_SIGNUP}; choose {earliest} or later")
