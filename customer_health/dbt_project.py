@@ -23,6 +23,7 @@ from typing import Any, overload
 
 import yaml
 
+from customer_health.deployment import current_deployment
 from customer_health.errors import BadInputError
 from customer_health.settings import (
     DEFAULT_TARGET,
@@ -214,7 +215,11 @@ def project_files(project_dir: Path = PROJECT_DIR) -> Iterator[Path]:
     yield project_dir / PROJECT_FILE
     yield from (path for path in [project_dir / PROFILES_FILE] if path.exists())
     for key, default in PROJECT_PATH_KEYS.items():
-        for folder in config.get(key) or default:
+        # seed-paths names the deployment's seed folder through an env var dbt renders
+        folders = config.get(key) or default
+        if key == "seed-paths":
+            folders = [current_deployment(project_dir).seeds_dir]
+        for folder in folders:
             yield from (path for path in (project_dir / folder).rglob("*") if path.is_file())
 
 
@@ -272,19 +277,20 @@ def parse_project(
         "--log-path", str(target_path / "logs"),
         "--quiet",
     ]
-    if context is not None:
-        command += ["--vars", json.dumps(dict(context.dbt_vars))]
+    if context is None:
+        deployment = current_deployment(project_dir)
+        context = ParseContext(deployment.dbt_vars, {**os.environ, **deployment.env()})
+    command += ["--vars", json.dumps(dict(context.dbt_vars))]
     completed = subprocess.run(
-        command, capture_output=True, text=True, check=False,
-        env=dict(context.env) if context is not None else None,
+        command, capture_output=True, text=True, check=False, env=dict(context.env)
     )
     if completed.returncode != 0:
         cause = " ".join((completed.stdout + completed.stderr).split()) or "see the dbt log"
         raise BadInputError(
             f"the dbt project does not parse: {cause[-600:]} ({target_path / 'logs' / 'dbt.log'})"
         )
-    signature = context.signature() if context is not None else None
-    (target_path / PARSE_SIGNATURE_FILE).write_text(json.dumps(signature), encoding="utf-8")
+    signature = json.dumps(context.signature())
+    (target_path / PARSE_SIGNATURE_FILE).write_text(signature, encoding="utf-8")
 
 
 def parse_for_build(

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from customer_health.dbt_project import project_config
+from customer_health.deployment import current_deployment
 from customer_health.errors import BadInputError
 from customer_health.settings import PROJECT_DIR
 
@@ -33,8 +34,9 @@ def scoring_vars(
 def scoring_config_version(
     dbt_vars: Mapping[str, object] | None = None, project_dir: Path = PROJECT_DIR
 ) -> str:
-    """Short hash of every seed (the active ones, not seeds/proposed/) and the scoring vars."""
-    seed_dir = project_dir / (project_config(project_dir).get("seed-paths") or ["seeds"])[0]
+    """Short hash of every seed of the deployment (the active ones, not seeds/proposed/) and the
+    scoring vars."""
+    seed_dir = current_deployment(project_dir).seeds_dir
     digest = hashlib.sha256()
     for seed in sorted(seed_dir.glob("*.csv")):
         digest.update(seed.name.encode())

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from customer_health.deployment import Deployment, current_deployment
 from customer_health.errors import BadInputError
 
 PROJECT_FILE = "dbt_project.yml"
@@ -29,6 +30,12 @@ def find_project_dir() -> Path:
 
 
 PROJECT_DIR = find_project_dir()
+
+
+def deployment() -> Deployment:
+    """The deployment a command scores ($HEALTH_DEPLOYMENT, else the bundled sample)."""
+    return current_deployment(PROJECT_DIR)
+
 # The profiles.yml profile, and its targets (engines) the pipeline runs on.
 PROFILE_NAME = "customer_health"
 DEFAULT_TARGET = "duckdb"
@@ -79,7 +86,7 @@ class PipelinePaths:
         raw = (
             raw_data_dir
             or os.environ.get("HEALTH_RAW_DATA_DIR")
-            or str(PROJECT_DIR / "data" / "ravenstack")
+            or str(deployment().raw_data_dir)
         )
         os.environ["HEALTH_SPARK_DIR"] = str(
             Path(os.environ.get("HEALTH_SPARK_DIR") or PROJECT_DIR / "target" / "spark").resolve()
@@ -101,8 +108,9 @@ class PipelinePaths:
         return self.db_path
 
     def dbt_env(self) -> dict[str, str]:
-        """Environment for dbt: absolute paths, telemetry off."""
+        """Environment for dbt: absolute paths, the deployment, telemetry off."""
         env = dict(os.environ)
+        env.update(deployment().env())
         env.update(
             HEALTH_DB_PATH=str(self.db_path),
             HEALTH_RAW_DATA_DIR=str(self.raw_data_dir),
@@ -120,5 +128,6 @@ def dbt_executable() -> str:
 
 
 def raw_data_format() -> str:
-    """csv (default) or parquet, from HEALTH_RAW_DATA_FORMAT, as the dbt sources read it."""
-    return os.environ.get("HEALTH_RAW_DATA_FORMAT", "csv")
+    """csv (default) or parquet: HEALTH_RAW_DATA_FORMAT, else the deployment's, as the dbt sources
+    read it."""
+    return deployment().raw_data_format

@@ -44,6 +44,23 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 stderr = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def choose_deployment(
+    deployment: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="HEALTH_DEPLOYMENT",
+            help="Deployment folder (deployment.yml and seeds/) to score; default: the bundled "
+            "sample. See `health deployment`.",
+        ),
+    ] = None,
+) -> None:
+    """Every command scores one deployment: its folder is handed on to dbt as HEALTH_DEPLOYMENT
+    (customer_health/deployment.py)."""
+    if deployment is not None:
+        os.environ["HEALTH_DEPLOYMENT"] = str(deployment)
 log = logging.getLogger("health")
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")]

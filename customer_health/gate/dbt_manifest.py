@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from customer_health.deployment import current_deployment
 from customer_health.errors import BadInputError
 from customer_health.settings import PROJECT_DIR
 
@@ -92,14 +93,19 @@ def parse_manifest(target_path: Path) -> DbtManifest:
     """Parse the project into target_path (`dbt parse`: no database) and read its manifest."""
     from customer_health.pipeline.dbt import dbt_executable
 
+    deployment = current_deployment(PROJECT_DIR)
     completed = subprocess.run(
         [
             dbt_executable(), "parse", "--quiet",
             "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
             "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"),
+            "--vars", json.dumps(dict(deployment.dbt_vars)),
         ],
         capture_output=True, text=True, check=False,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1"},
+        env={
+            **os.environ, **deployment.env(),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1",
+        },
     )
     if completed.returncode != 0:
         output = (completed.stdout + completed.stderr).strip()[-2000:]

@@ -47,6 +47,7 @@ from customer_health.settings import (
     PROJECT_DIR,
     PUBLISHED_SCORES,
     PipelinePaths,
+    deployment,
     raw_data_format,
 )
 
@@ -128,14 +129,16 @@ def prepared_build(
     options: RunOptions, dbt_vars: Mapping[str, object] | None = None
 ) -> Iterator[dict[str, object]]:
     """Hold the refresh lock and prepare a `dbt build` as every run of the pipeline does: check
-    the raw inputs; yield the vars the build must get (dbt_vars plus the scoring-config version,
-    so no score is stamped 'unversioned'). The build reads the published history itself.
+    the raw inputs; yield the vars the build must get (the deployment's, dbt_vars, and the
+    scoring-config version, so no score is stamped 'unversioned'). The build reads the published
+    history itself.
 
     For orchestrators that run `dbt build` themselves (dagster-dbt), around their build too.
     """
     paths = options.paths()
-    config_version = scoring_config_version(dbt_vars)
-    build_vars = {**(dbt_vars or {}), SCORING_CONFIG_VERSION_VAR: config_version}
+    run_vars = {**deployment().dbt_vars, **(dbt_vars or {})}
+    config_version = scoring_config_version(run_vars)
+    build_vars = {**run_vars, SCORING_CONFIG_VERSION_VAR: config_version}
     with pipeline_lock(paths.target, paths.lock_anchor):
         parse_context = ParseContext(build_vars, paths.dbt_env())
         parse_for_build(options.target_path, paths.target, parse_context)

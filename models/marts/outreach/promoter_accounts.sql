@@ -13,7 +13,8 @@ scores as (
 components as (
 
     select * from {{ ref('customer_health_score_components') }}
-    where metric_name = '{{ var("promoter_csat_metric") }}'
+    {#- null: the deployment has no such metric, and no such list (it stays empty) #}
+    where metric_name = {{ "'" ~ var('promoter_csat_metric') ~ "'" if var('promoter_csat_metric') else 'null' }}
 
 ),
 

@@ -13,7 +13,8 @@ scores as (
 components as (
 
     select * from {{ ref('customer_health_score_components') }}
-    where metric_name = '{{ var("upsell_usage_metric") }}'
+    {#- null: the deployment has no such metric, and no such list (it stays empty) #}
+    where metric_name = {{ "'" ~ var('upsell_usage_metric') ~ "'" if var('upsell_usage_metric') else 'null' }}
 
 ),
 

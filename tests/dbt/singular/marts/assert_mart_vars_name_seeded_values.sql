@@ -16,14 +16,17 @@ health_statuses as (
 ),
 
 named_metrics as (
+    {#- a null metric var means the deployment builds no such list #}
 
     select
         'promoter_csat_metric' as var_name,
-        '{{ var("promoter_csat_metric") }}' as metric_name
+        {{ "'" ~ var('promoter_csat_metric') ~ "'" if var('promoter_csat_metric') else 'null' }}
+            as metric_name
     union all
     select
         'upsell_usage_metric' as var_name,
-        '{{ var("upsell_usage_metric") }}' as metric_name
+        {{ "'" ~ var('upsell_usage_metric') ~ "'" if var('upsell_usage_metric') else 'null' }}
+            as metric_name
 
 ),
 
@@ -43,7 +46,9 @@ final as (
     from named_metrics
     left join metric_definitions
         on named_metrics.metric_name = metric_definitions.metric_name
-    where metric_definitions.metric_name is null
+    where
+        named_metrics.metric_name is not null
+        and metric_definitions.metric_name is null
 
     union all
 
