@@ -9,10 +9,11 @@ folder so that a company's configuration never touches the sample's (which `make
         data/            (optional) the raw files, when they live beside the configuration
 
 $HEALTH_DEPLOYMENT (or `--deployment` on the `health` command) names the folder (absolute, or
-relative to the working directory or the project); unset, the bundled sample is scored: the project's own seeds/, the vars
-in dbt_project.yml and data/ravenstack. dbt reads the seed folder from $HEALTH_DEPLOYMENT too
-(`seed-paths` in dbt_project.yml), and every dbt command `health` runs gets the deployment's vars,
-so `health refresh`, `health backfill`, `health backtest` and the gate all see one deployment.
+relative to the working directory or the project); unset, the bundled sample is scored: the
+project's own seeds/, the vars in dbt_project.yml and data/ravenstack. dbt reads the seed folder
+from $HEALTH_DEPLOYMENT too (`seed-paths` in dbt_project.yml), and every dbt command `health`
+runs gets the deployment's vars, so `health refresh`, `health backfill`, `health backtest` and
+the gate all see one deployment.
 A plain `dbt build` needs both: `HEALTH_DEPLOYMENT=<folder> dbt build --vars "$(health
 deployment-vars)"`.
 
