@@ -14,7 +14,7 @@ components as (
 
     select * from {{ ref('customer_health_score_components') }}
     {#- null: the deployment has no such metric, and no such list (it stays empty) #}
-    where metric_name = {{ "'" ~ var('upsell_usage_metric') ~ "'" if var('upsell_usage_metric') else 'null' }}
+    where metric_name = {{ sql_literal(var('upsell_usage_metric')) }}
 
 ),
 

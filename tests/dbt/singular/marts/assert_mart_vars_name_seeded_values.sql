@@ -20,13 +20,11 @@ named_metrics as (
 
     select
         'promoter_csat_metric' as var_name,
-        {{ "'" ~ var('promoter_csat_metric') ~ "'" if var('promoter_csat_metric') else 'null' }}
-            as metric_name
+        {{ sql_literal(var('promoter_csat_metric')) }} as metric_name
     union all
     select
         'upsell_usage_metric' as var_name,
-        {{ "'" ~ var('upsell_usage_metric') ~ "'" if var('upsell_usage_metric') else 'null' }}
-            as metric_name
+        {{ sql_literal(var('upsell_usage_metric')) }} as metric_name
 
 ),
 
