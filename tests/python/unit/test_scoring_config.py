@@ -83,8 +83,12 @@ def test_a_misspelt_scoring_var_is_refused(project: Path) -> None:
 
 
 # Vars that the score models read but that do not change what a score says: where the raw data
-# is, which dates are scored, engine type names, and the version itself.
-NOT_SCORING = {"raw_schema", "as_of_date", "as_of_dates", "column_types", "scoring_config_version"}
+# is, which dates are scored, engine type names, the version itself, which raw columns are kept
+# (attribute metrics, a scoring var, decide which are scored) and the outcome (never scored).
+NOT_SCORING = {
+    "raw_schema", "as_of_date", "as_of_dates", "column_types", "scoring_config_version",
+    "attribute_columns", "snapshot_outcome_column",
+}
 VAR_CALL = re.compile(r"""var\(\s*['"]([a-z_]+)['"]""")
 
 

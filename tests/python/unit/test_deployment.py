@@ -1,0 +1,94 @@
+"""A deployment folder gives dbt its seeds and vars and the pipeline its raw data; mistakes in
+deployment.yml are refused with the file and the key named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from customer_health.deployment import DeploymentError, current_deployment, load_deployment
+from customer_health.scoring_config import scoring_config_version
+from customer_health.settings import PROJECT_DIR
+
+EXAMPLE = PROJECT_DIR / "deployments" / "contracts_example"
+
+
+def write_deployment(folder: Path, config: object) -> Path:
+    (folder / "seeds").mkdir(parents=True, exist_ok=True)
+    (folder / "deployment.yml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+def test_without_a_deployment_the_bundled_sample_is_scored(monkeypatch) -> None:
+    monkeypatch.delenv("HEALTH_DEPLOYMENT", raising=False)
+    monkeypatch.delenv("HEALTH_RAW_DATA_FORMAT", raising=False)
+    sample = current_deployment(PROJECT_DIR)
+
+    assert sample.is_sample
+    assert sample.seeds_dir == PROJECT_DIR / "seeds"
+    assert sample.raw_data_dir == PROJECT_DIR / "data" / "ravenstack"
+    assert dict(sample.dbt_vars) == {}
+    assert "HEALTH_DEPLOYMENT" not in sample.env()
+
+
+def test_the_example_deployment_names_its_seeds_data_and_vars(monkeypatch) -> None:
+    monkeypatch.setenv("HEALTH_DEPLOYMENT", "deployments/contracts_example")
+    monkeypatch.delenv("HEALTH_RAW_DATA_FORMAT", raising=False)
+    example = current_deployment(PROJECT_DIR)
+
+    assert example.folder == EXAMPLE
+    assert example.seeds_dir == EXAMPLE / "seeds"
+    assert example.raw_data_dir == EXAMPLE / "data"
+    assert example.dbt_vars["raw_identifiers"]["crm.accounts"] == "customers"
+    assert example.env() == {"HEALTH_RAW_DATA_FORMAT": "csv", "HEALTH_DEPLOYMENT": str(EXAMPLE)}
+
+
+def test_the_environment_wins_over_the_deployment_for_the_file_format(monkeypatch) -> None:
+    monkeypatch.setenv("HEALTH_RAW_DATA_FORMAT", "parquet")
+
+    assert load_deployment(EXAMPLE, PROJECT_DIR).raw_data_format == "parquet"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"vars": {"absent_raw_table": ["x.y"]}}, r"unknown key\(s\) \['absent_raw_table'\]"),
+        ({"raw": {"dir": "data"}}, r"unknown key\(s\) \['raw'\]"),
+        ({"raw_data": {"format": "xlsx"}}, "raw_data.format is 'xlsx'"),
+        ({"vars": ["disabled_metrics"]}, "vars must be a mapping"),
+    ],
+)
+def test_a_mistake_in_deployment_yml_is_refused(
+    tmp_path: Path, monkeypatch, config: object, message: str
+) -> None:
+    monkeypatch.delenv("HEALTH_RAW_DATA_FORMAT", raising=False)
+    folder = write_deployment(tmp_path / "mine", config)
+
+    with pytest.raises(DeploymentError, match=message):
+        load_deployment(folder, PROJECT_DIR)
+
+
+def test_a_folder_without_deployment_yml_or_seeds_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DeploymentError, match=r"has no deployment\.yml"):
+        load_deployment(tmp_path, PROJECT_DIR)
+    (tmp_path / "deployment.yml").write_text("vars: {}\n")
+    with pytest.raises(DeploymentError, match="has no seeds/"):
+        load_deployment(tmp_path, PROJECT_DIR)
+
+
+def test_the_scoring_config_version_hashes_the_deployments_seeds(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv("HEALTH_DEPLOYMENT", raising=False)
+    sample_version = scoring_config_version()
+    folder = write_deployment(tmp_path / "copy", {})
+    shutil.copytree(PROJECT_DIR / "seeds", folder / "seeds", dirs_exist_ok=True)
+    monkeypatch.setenv("HEALTH_DEPLOYMENT", str(folder))
+
+    assert scoring_config_version() == sample_version  # same seeds, same vars
+    bands = folder / "seeds" / "scoring_bands.csv"
+    bands.write_text(bands.read_text().replace("low activity", "quiet"))
+    assert scoring_config_version() != sample_version
