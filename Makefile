@@ -7,7 +7,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export HEALTH_DB_PATH ?= $(CURDIR)/customer_health.duckdb
-export HEALTH_RAW_DATA_DIR ?= $(CURDIR)/data/ravenstack
 export HEALTH_SPARK_DIR ?= $(CURDIR)/target/spark
 TARGET ?= duckdb
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
@@ -66,26 +65,28 @@ benchmark: $(BIN)/health
 	$(BIN)/health benchmark $(foreach n,$(BENCHMARK_ACCOUNTS),--accounts $(n)) \
 		$(foreach engine,$(BENCHMARK_TARGETS),--target $(engine))
 
-## test: lint, dbt build with every data and unit test, pytest
+## test: lint, dbt build with every data and unit test, pytest; always on the bundled sample's
+## configuration, whatever deployment HEALTH_DEPLOYMENT names
 test: lint dbt-test pytest
+SAMPLE := env -u HEALTH_DEPLOYMENT -u HEALTH_RAW_DATA_FORMAT HEALTH_RAW_DATA_DIR=$(CURDIR)/data/ravenstack
 
 lint: export HEALTH_DB_PATH = $(CURDIR)/target/lint.duckdb
 lint: $(BIN)/health
 	$(BIN)/ruff check customer_health scripts tests/python orchestration
-	$(BIN)/health check-config --quiet
-	$(BIN)/dbt parse --profiles-dir . --quiet
-	$(BIN)/sqlfluff lint models tests/dbt
+	$(SAMPLE) $(BIN)/health check-config --quiet
+	$(SAMPLE) $(BIN)/dbt parse --profiles-dir . --quiet
+	$(SAMPLE) $(BIN)/sqlfluff lint models tests/dbt
 
 dbt-test: $(BIN)/health
-	HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
+	$(SAMPLE) HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
 
 pytest: $(BIN)/health
-	$(BIN)/python -m pytest tests/python -q
+	$(SAMPLE) $(BIN)/python -m pytest tests/python -q
 
 ## test-engines: the sample through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
 ## the tests start and stop) and local Spark; published scores must be identical (also in pytest)
 test-engines: $(BIN)/health
-	$(BIN)/python -m pytest tests/python -q -m engines
+	$(SAMPLE) $(BIN)/python -m pytest tests/python -q -m engines
 
 ## test-orchestration: the Dagster example (asset graph, a gated refresh job, a run the gate
 ## blocks) and the Airflow DAG, in a venv of their own (.venv-orchestration, about 1 GB, from the

@@ -29,10 +29,13 @@ def copy_project(destination: Path) -> Path:
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a `health` subprocess: telemetry off, no inherited data paths."""
+    """Environment for a `health` subprocess: telemetry off, no inherited data paths or
+    deployment (the tests score the bundled sample unless they say otherwise)."""
     env = {
         key: value for key, value in os.environ.items()
-        if key not in ("HEALTH_DB_PATH", "HEALTH_RAW_DATA_DIR", "HEALTH_PROJECT_DIR")
+        if key not in (
+            "HEALTH_DB_PATH", "HEALTH_RAW_DATA_DIR", "HEALTH_PROJECT_DIR", "HEALTH_DEPLOYMENT"
+        )
     }
     env.update(
         DBT_SEND_ANONYMOUS_USAGE_STATS="False", DO_NOT_TRACK="1", GX_ANALYTICS_ENABLED="False"

@@ -1,0 +1,125 @@
+"""The second example (deployments/contracts_example: customers and contracts in one snapshot, no
+usage, tickets or churn events; churn as an outcome column) is scored, gated, published and
+backtested through its configuration alone, and a renamed raw file is found by configuration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import duckdb
+import pytest
+import yaml
+from helpers.project import REPO_DIR, clean_env, output_of, run_health
+
+EXAMPLE = REPO_DIR / "deployments" / "contracts_example"
+EXAMPLE_METRICS = {
+    "tenure_days", "contract_type", "payment_method", "current_mrr", "auto_renew_off",
+}
+CUSTOMERS = 5000
+SNAPSHOT = date(2024, 12, 31)
+
+
+def run_deployment(deployment: Path, command: str, *args: str) -> CompletedProcess[str]:
+    """`health <command>` on a deployment, as its user runs it."""
+    env = clean_env({"HEALTH_DEPLOYMENT": str(deployment)})
+    return run_health(command, ["--quiet", *args], env=env)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example refreshed into a DuckDB file of its own."""
+    folder = tmp_path_factory.mktemp("contracts_example")
+    db_path = folder / "example.duckdb"
+    completed = run_deployment(
+        EXAMPLE, "refresh", "--db-path", str(db_path), "--target-path", str(folder / "target")
+    )
+    assert completed.returncode == 0, output_of(completed)
+    return db_path
+
+
+def query(db_path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_every_customer_is_scored_on_the_snapshot_date(published: Path) -> None:
+    assert query(
+        published,
+        "select count(*), min(as_of_date), max(as_of_date), count(distinct segment)"
+        " from health.customer_health_scores",
+    ) == [(CUSTOMERS, SNAPSHOT, SNAPSHOT, 1)]
+
+
+def test_only_the_configured_metrics_are_scored(published: Path) -> None:
+    metrics = {row[0] for row in query(
+        published, "select distinct metric_name from health.customer_health_score_components"
+    )}
+
+    assert metrics == EXAMPLE_METRICS
+    # no usage or support data: their sub-scores are empty, coverage is full
+    assert query(
+        published,
+        "select count(usage_score), count(support_score), min(weight_coverage)"
+        " from health.customer_health_scores",
+    ) == [(0, 0, 1.0)]
+
+
+def test_attribute_metrics_explain_themselves(published: Path) -> None:
+    drivers = query(
+        published,
+        "select driver_text from health.customer_health_score_components"
+        " where metric_name = 'contract_type' and driver_rank = 1 limit 1",
+    )
+
+    assert drivers and drivers[0][0].startswith("Contract: month-to-month, costs ")
+
+
+def test_month_to_month_short_tenure_customers_score_lowest(published: Path) -> None:
+    by_contract = dict(query(
+        published,
+        """
+        select components.band_label, avg(scores.health_score)
+        from health.customer_health_scores as scores
+        inner join health.customer_health_score_components as components
+            using (account_id, as_of_date)
+        where components.metric_name = 'contract_type'
+        group by components.band_label
+        """,
+    ))
+
+    assert by_contract["month-to-month"] < by_contract["one-year contract"]
+    assert by_contract["one-year contract"] < by_contract["two-year contract"]
+
+
+def test_the_snapshot_backtest_finds_the_planted_signal(published: Path, tmp_path: Path) -> None:
+    completed = run_deployment(
+        EXAMPLE, "backtest", "--db-path", str(published), "--out", str(tmp_path)
+    )
+
+    assert completed.returncode == 0, output_of(completed)
+    report = json.loads((tmp_path / "backtest.json").read_text())
+    assert report["parameters"]["label_mode"] == "snapshot"
+    assert report["discrimination"]["auc"]["estimate"] > 0.7
+    assert "snapshot" in (tmp_path / "backtest.md").read_text()
+
+
+def test_a_renamed_raw_file_is_found_through_configuration(tmp_path: Path) -> None:
+    deployment = shutil.copytree(EXAMPLE, tmp_path / "renamed")
+    (deployment / "data" / "customers.csv").rename(deployment / "data" / "crm_export.csv")
+    config_file = deployment / "deployment.yml"
+    config = yaml.safe_load(config_file.read_text())
+    config["vars"]["raw_identifiers"]["crm.accounts"] = "crm_export"
+    config_file.write_text(yaml.safe_dump(config))
+
+    completed = run_deployment(
+        deployment, "refresh", "--db-path", str(tmp_path / "renamed.duckdb"),
+        "--target-path", str(tmp_path / "target"),
+    )
+
+    assert completed.returncode == 0, output_of(completed)
+    assert query(tmp_path / "renamed.duckdb",
+                 "select count(*) from health.customer_health_scores") == [(CUSTOMERS,)]
