@@ -180,7 +180,6 @@ def _counts_section(report: dict) -> list[str]:
     p, c = report["parameters"], report["counts"]
     if p.get("label_mode") == "snapshot":
         return [
-            f"- {labels_text(p)}.",
             f"- {source_text(p)}; snapshot: **{p['snapshot_date']}** "
             f"({p['snapshot_date_source']}); the other as-of dates are not evaluated.",
             "- Label: the account's `has_churned` (it churned after the snapshot, as observed "
@@ -192,7 +191,6 @@ def _counts_section(report: dict) -> list[str]:
     prior = ("dropped" if p["exclude_prior_churners"] else "kept (use --exclude-prior-churners "
              "to drop them)")
     return [
-        f"- {labels_text(p)}.",
         f"- {source_text(p)}; as-of dates in range: {c['as_of_dates_in_range']}, "
         f"evaluated: {c['as_of_dates_evaluated']} ({c['first_as_of_date']} .. "
         f"{c['last_as_of_date']}).",

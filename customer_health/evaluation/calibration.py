@@ -184,8 +184,8 @@ def account_split(frame: pd.DataFrame, reason: str) -> Split:
     """Hold out the accounts whose bucket is below HOLDOUT_ACCOUNT_SHARE; train on the rest."""
     held = frame["account_id"].astype(str).map(account_bucket).to_numpy() < HOLDOUT_ACCOUNT_SHARE
     train, holdout = frame[~held], frame[held]
-    rule = (f"{reason}: accounts split, about {HOLDOUT_ACCOUNT_SHARE:.0%} held out "
-            "(sha256 of account_id; the same accounts every run)")
+    rule = (f"{reason}; about {HOLDOUT_ACCOUNT_SHARE:.0%} of the accounts held out, chosen by "
+            "sha256 of account_id, the same accounts every run")
     check_classes(train, holdout, "accounts split")
     return Split(None, rule, train.reset_index(drop=True), holdout.reset_index(drop=True),
                  by="account")

@@ -134,10 +134,11 @@ def split_section(split: dict, params: dict) -> list[str]:
             f"{holdout['churned_rows']} churned).",
         ]
     if params.get("label_mode") == "snapshot":
-        lines.append(f"- {labels_text(params)}; {source(params)}.")
+        lines.append(f"- Outcome: has_churned after the snapshot {params['snapshot_date']}; "
+                     f"{source(params)}.")
     else:
-        lines.append(f"- {labels_text(params)}; outcomes known through "
-                     f"{params['observed_through']}; {source(params)}.")
+        lines.append(f"- Outcomes known through {params['observed_through']}; "
+                     f"{source(params)}.")
     return lines
 
 
