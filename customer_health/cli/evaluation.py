@@ -26,6 +26,7 @@ from customer_health.cli.options import (
     positive_int,
 )
 from customer_health.evaluation.options import (
+    LABEL_MODES,
     WEIGHT_RULES,
     BacktestOptions,
     CalibrationOptions,
@@ -35,6 +36,18 @@ from customer_health.evaluation.options import (
 PANEL = "Evaluation"
 WeightRule = Enum("WeightRule", {rule: rule for rule in WEIGHT_RULES}, type=str)  # type: ignore[misc]
 DEFAULT_WEIGHT_RULE = WeightRule(CalibrationOptions.weight_rule)
+LabelMode = Enum("LabelMode", {mode: mode for mode in LABEL_MODES}, type=str)  # type: ignore[misc]
+DEFAULT_LABEL_MODE = LabelMode(EvaluationOptions.label_mode)
+
+LabelModeOption = Annotated[
+    LabelMode,
+    typer.Option(
+        help="Where labels come from. events: churn events within --horizon-days after each "
+        "as-of date. snapshot: the account outcome column (has_churned) against the scores of "
+        "one as-of date, the latest one (on or before --to). auto: events when the churn-event "
+        "relation exists, else snapshot when the outcome relation does.",
+    ),
+]
 
 HorizonDays = Annotated[
     int,
@@ -73,6 +86,7 @@ Seed = Annotated[int, typer.Option(help="Bootstrap seed (same seed, same interva
 def backtest(
     target: TargetOption = DEFAULT_TARGET_CHOICE,
     db_path: DbPath = None,
+    label_mode: LabelModeOption = DEFAULT_LABEL_MODE,
     date_from: FromDate = None,
     date_to: ToDate = None,
     horizon_days: HorizonDays = EvaluationOptions.horizon_days,
@@ -86,11 +100,13 @@ def backtest(
     quiet: Quiet = False,
 ) -> None:
     """Does a low score predict churn? AUC, top-decile lift and churn by grade over the
-    published history (exit 4 when there is nothing to evaluate)."""
+    published history, labelled by churn events or a snapshot outcome column (exit 4 when there
+    is nothing to evaluate)."""
     configure_logging(quiet)
     check_range(date_from, date_to)
     options = BacktestOptions(
-        target=target.value, db_path=db_path, date_from=date_from, date_to=date_to,
+        target=target.value, db_path=db_path, label_mode=label_mode.value,
+        date_from=date_from, date_to=date_to,
         horizon_days=horizon_days, observed_through=observed_through,
         exclude_prior_churners=exclude_prior_churners, bootstrap=bootstrap, seed=seed, out=out,
     )
@@ -107,6 +123,7 @@ def backtest(
 def calibrate(
     target: TargetOption = DEFAULT_TARGET_CHOICE,
     db_path: DbPath = None,
+    label_mode: LabelModeOption = DEFAULT_LABEL_MODE,
     date_from: FromDate = None,
     date_to: ToDate = None,
     horizon_days: HorizonDays = EvaluationOptions.horizon_days,
@@ -117,7 +134,8 @@ def calibrate(
         date_option(
             "--holdout-from",
             help="As-of dates on or after this are held out for the comparison (default: the "
-            "latest third of the evaluated dates).",
+            "latest third of the evaluated dates; with one as-of date, as in snapshot mode, a "
+            "third of the accounts).",
         ),
     ] = None,
     purge_overlap: Annotated[
@@ -169,11 +187,13 @@ def calibrate(
     quiet: Quiet = False,
 ) -> None:
     """Propose segment weights fitted to churn and compare them with the active weights on
-    held-out as-of dates (writes a proposal; seeds/ stays untouched)."""
+    held-out as-of dates, or held-out accounts when there is one as-of date (writes a proposal;
+    seeds/ stays untouched)."""
     configure_logging(quiet)
     check_range(date_from, date_to)
     options = CalibrationOptions(
-        target=target.value, db_path=db_path, date_from=date_from, date_to=date_to,
+        target=target.value, db_path=db_path, label_mode=label_mode.value,
+        date_from=date_from, date_to=date_to,
         horizon_days=horizon_days, observed_through=observed_through,
         exclude_prior_churners=exclude_prior_churners, holdout_from=holdout_from,
         purge_overlap=purge_overlap, min_positives=min_positives, l2=l2,

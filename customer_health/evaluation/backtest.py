@@ -1,13 +1,18 @@
-"""Backtest: does a low health score predict churn within the next N days?
+"""Backtest: does a low health score predict churn within the next N days (or after a snapshot)?
 
-Reads published score history (`health.customer_health_score_history`) and churn events
-(`staging.stg_crm__churn_events`) from the target: the DuckDB file (default), read-only, or
-PostgreSQL / Spark, whose relations are first copied into a temporary local DuckDB extract (see
-history.py); the analysis is the same DuckDB SQL on either. Every score row
-(account, as_of_date) whose horizon is fully observed gets the label "churned within N days":
-a churn event with as_of_date < churn_date <= as_of_date + N. The horizon is observed when
-as_of_date + N <= the latest churn date or usage date in the data (or the observed-through date
-given); later rows are dropped and counted.
+Reads published score history (`health.customer_health_score_history`) and the labels from the
+target: the DuckDB file (default), read-only, or PostgreSQL / Spark, whose relations are first
+copied into a temporary local DuckDB extract (see history.py); the analysis is the same DuckDB
+SQL on either. Labels (data.py), by label mode:
+
+- events (churn events exist): every score row (account, as_of_date) whose horizon is fully
+  observed gets the label "churned within N days": a churn event with
+  as_of_date < churn_date <= as_of_date + N. The horizon is observed when as_of_date + N <= the
+  latest churn date or usage date in the data (or the observed-through date given); later rows
+  are dropped and counted.
+- snapshot (only an account-outcome column): the scores of one as-of date, labelled with the
+  account's has_churned ("churned after the snapshot"); unknown outcomes are dropped and counted.
+  The per-date table then has the one date, and the prior-churner sensitivity is not computed.
 
 Reports the AUC of (100 - score) against the label (Mann-Whitney, 95 % CI from a bootstrap over
 accounts), the top-decile lift, churn rates with Wilson 95 % CIs per grade, status and segment,
@@ -38,7 +43,9 @@ from customer_health.evaluation.data import (
     evaluated_rows,
     group_churn,
     label_counts,
+    label_parameters,
     label_window,
+    observed_through_source,
     open_history,
 )
 from customer_health.evaluation.options import BacktestOptions
@@ -86,19 +93,20 @@ def thin_roc(fpr: np.ndarray, tpr: np.ndarray, points: int = ROC_POINTS) -> dict
             "tpr": [round(float(v), 4) for v in tpr[keep]]}
 
 
-def verdict(auc: dict, lift: dict, grade_check: dict, horizon: int) -> str:
-    """A short plain-language verdict from the AUC interval, the lift and the grade order."""
+def verdict(auc: dict, lift: dict, grade_check: dict, outcome: str) -> str:
+    """A short plain-language verdict from the AUC interval, the lift and the grade order;
+    `outcome` is what the label means (LabelWindow.outcome(), e.g. "churn within 90 days")."""
     estimate, lower, upper = auc["estimate"], auc["lower"], auc["upper"]
     if lower is not None and lower > 0.5:
         strength = ("strong" if estimate >= 0.8 else "good" if estimate >= 0.7
                     else "moderate" if estimate >= 0.6 else "weak")
-        head = (f"The score predicts churn within {horizon} days: {strength} discrimination "
+        head = (f"The score predicts {outcome}: {strength} discrimination "
                 f"(AUC {estimate:.2f}, 95 % CI {lower:.2f}-{upper:.2f}; 0.5 = coin flip).")
     elif upper is not None and upper < 0.5:
         head = (f"The score ranks churners as healthier than stayers (AUC {estimate:.2f}, "
                 f"95 % CI {lower:.2f}-{upper:.2f}): it is inverted on this data.")
     else:
-        head = (f"No evidence that the score predicts churn within {horizon} days: AUC "
+        head = (f"No evidence that the score predicts {outcome}: AUC "
                 f"{estimate:.2f} with a 95 % CI ({lower:.2f}-{upper:.2f}) that includes 0.5.")
     lift_text = (f" The riskiest 10 % of scores churned at {lift['lift']:.1f}x the overall rate."
                  if lift["lift"] is not None else "")
@@ -162,10 +170,17 @@ def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, se
             ) -> tuple[dict, dict, pd.DataFrame]:
     """Counts, every metric of the report (JSON-ready) and the evaluated rows."""
     build_labelled(con, window)
-    counts = label_counts(con)
+    counts = label_counts(con, window.mode)
     frame = evaluated_rows(con)
     label = frame["churned"].to_numpy(bool)
     if len(frame) == 0 or label.all() or not label.any():
+        if window.mode == "snapshot":
+            raise BacktestInputError(
+                f"nothing to evaluate: {counts['evaluated_rows']} rows of the snapshot "
+                f"{window.snapshot_date} with a known outcome, {counts['churned_rows']} of them "
+                f"churned (need churners and stayers; {counts['dropped_outcome_unknown']} rows "
+                "without an outcome were dropped)"
+            )
         raise BacktestInputError(
             f"nothing to evaluate: {counts['evaluated_rows']} rows with a fully observed "
             f"{window.horizon_days}-day horizon, {counts['churned_rows']} of them churned "
@@ -173,26 +188,22 @@ def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, se
         )
     metrics = discrimination(frame, n_boot, seed)
     metrics.update(group_tables(con, frame))
-    metrics["sensitivity"] = sensitivity(con, window.exclude_prior_churners)
+    # Prior churners exist only with dated churn events.
+    metrics["sensitivity"] = (None if window.mode == "snapshot"
+                              else sensitivity(con, window.exclude_prior_churners))
     metrics["verdict"] = verdict(metrics["auc"], metrics["top_decile"],
-                                 metrics["by_grade"]["monotonic_check"], window.horizon_days)
+                                 metrics["by_grade"]["monotonic_check"], window.outcome())
     return counts, metrics, frame
 
 
-def parameters(options: BacktestOptions, history: HistorySource, window: LabelWindow) -> dict:
+def parameters(options: BacktestOptions, history: HistorySource, window: LabelWindow,
+               observed_source: str | None) -> dict:
     return {
         **history.parameters(),
-        "horizon_days": window.horizon_days,
-        "date_from": options.date_from.isoformat() if options.date_from else None,
-        "date_to": options.date_to.isoformat() if options.date_to else None,
-        "observed_through": window.observed_through.isoformat(),
-        "observed_through_source": "--observed-through" if options.observed_through
-        else "latest churn or usage date",
-        "exclude_prior_churners": window.exclude_prior_churners,
+        **label_parameters(options, window, observed_source),
         "bootstrap_resamples": options.bootstrap,
         "bootstrap_seed": options.seed,
         "risk": "100 - health_score",
-        "label": "churn event with as_of_date < churn_date <= as_of_date + horizon_days",
         "auc_ci": "95 % percentile interval, bootstrap resampling accounts (all their rows)",
         "rate_ci": "Wilson 95 % interval over rows",
     }
@@ -201,13 +212,15 @@ def parameters(options: BacktestOptions, history: HistorySource, window: LabelWi
 def run(options: BacktestOptions) -> dict:
     """Backtest the published history; write backtest.json, backtest.md and the plots to
     options.out and return the report."""
-    with open_history(options.target, options.db_path) as history:
-        window = label_window(history.connection, options)
-        counts, metrics, frame = analyse(history.connection, window, options.bootstrap,
-                                         options.seed)
+    with open_history(options.target, options.db_path, label_mode=options.label_mode) as history:
+        con = history.connection
+        window = label_window(con, options, history.labels)
+        observed_source = observed_through_source(con) if window.mode == "events" else None
+        counts, metrics, frame = analyse(con, window, options.bootstrap, options.seed)
+    log.info("labels: %s (%s)", window.describe(), history.labels.rule if history.labels else "")
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "parameters": parameters(options, history, window),
+        "parameters": parameters(options, history, window, observed_source),
         "counts": counts,
         "metrics": metrics,
     }

@@ -31,18 +31,23 @@ def write_plots(frame: pd.DataFrame, report: dict, out: Path) -> dict[str, str]:
         log.warning("matplotlib is not installed: the report has no plots")
         return {}
     metrics = report["metrics"]
-    horizon = report["parameters"]["horizon_days"]
+    outcome = outcome_text(report["parameters"])
     for name, draw in (("churn_by_grade", _grade_plot), ("roc_curve", _roc_plot),
                        ("score_distribution", _distribution_plot)):
         fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
-        draw(ax, frame, metrics, horizon)
+        draw(ax, frame, metrics, outcome)
         fig.tight_layout()
         fig.savefig(out / PLOT_FILES[name])
         plt.close(fig)
     return dict(PLOT_FILES)
 
 
-def _grade_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
+def outcome_text(parameters: dict) -> str:
+    """What a positive label means ("churn within 90 days", "churn after the snapshot")."""
+    return parameters.get("outcome") or f"churn within {parameters['horizon_days']} days"
+
+
+def _grade_plot(ax, frame: pd.DataFrame, metrics: dict, outcome: str) -> None:
     groups = metrics["by_grade"]["groups"]
     names = [str(g["group"]) for g in groups]
     rates = np.array([g["churn_rate"] for g in groups]) * 100
@@ -55,31 +60,31 @@ def _grade_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
         ax.annotate(f"n={g['rows']}", (x, 0), xytext=(0, 3), textcoords="offset points",
                     ha="center", fontsize=8)
     ax.set_xlabel("grade (best to worst)")
-    ax.set_ylabel(f"churned within {horizon} days (%)")
+    ax.set_ylabel(f"{outcome} (%)")
     ax.set_title("Churn rate by grade, Wilson 95 % CI")
     ax.legend()
 
 
-def _roc_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
+def _roc_plot(ax, frame: pd.DataFrame, metrics: dict, outcome: str) -> None:
     auc = metrics["auc"]
     ax.plot(metrics["roc"]["fpr"], metrics["roc"]["tpr"], color="#c0504d",
             label=f"score: AUC {auc['estimate']:.3f} ({auc['lower']:.3f}-{auc['upper']:.3f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="coin flip")
     ax.set_xlabel("false-positive rate (stayers flagged)")
     ax.set_ylabel("true-positive rate (churners flagged)")
-    ax.set_title(f"ROC: 100 - score vs churn within {horizon} days")
+    ax.set_title(f"ROC: 100 - score vs {outcome}")
     ax.set_aspect("equal")
     ax.legend(loc="lower right")
 
 
-def _distribution_plot(ax, frame: pd.DataFrame, metrics: dict, horizon: int) -> None:
+def _distribution_plot(ax, frame: pd.DataFrame, metrics: dict, outcome: str) -> None:
     bins = np.arange(0, 105, 5)
     churned = frame["churned"].to_numpy(bool)
     scores = frame["health_score"].to_numpy(float)
     ax.hist(scores[~churned], bins=bins, density=True, alpha=0.55, color="#4f81bd",
             label=f"stayers (n={int((~churned).sum())})")
     ax.hist(scores[churned], bins=bins, density=True, alpha=0.55, color="#c0504d",
-            label=f"churned within {horizon} d (n={int(churned.sum())})")
+            label=f"churners (n={int(churned.sum())})")
     ax.set_xlabel("health score")
     ax.set_ylabel("density")
     ax.set_title("Score distribution: churners vs stayers")
@@ -129,11 +134,17 @@ def _headline(report: dict) -> list[str]:
     sens = m["sensitivity"]
     lift = "n/a" if top["lift"] is None else f"{top['lift']:.2f}x"
     captured = top["share_of_churners_captured"]
+    churned = ("churned after the snapshot" if report["parameters"].get("label_mode") == "snapshot"
+               else "churned within horizon")
+    sensitivity = ([] if sens is None else [
+        f"| sensitivity: AUC on `{sens['population']}` rows ({sens['rows']}) | "
+        f"{_num(sens['auc'])} |",
+    ])
     return [
         "| measure | value |",
         "|---|---|",
         f"| rows evaluated (accounts) | {c['evaluated_rows']} ({c['evaluated_accounts']}) |",
-        f"| churned within horizon: rows (accounts) | {c['churned_rows']} "
+        f"| {churned}: rows (accounts) | {c['churned_rows']} "
         f"({c['churned_accounts']}) |",
         f"| overall churn rate | {_pct(top['churn_rate_all'])} |",
         f"| AUC of 100 - score | **{_num(auc['estimate'])}** (95 % CI {_num(auc['lower'])} - "
@@ -144,8 +155,7 @@ def _headline(report: dict) -> list[str]:
         f"{_pct(top['churn_rate_top'])}, {_pct(captured)} of churners |",
         f"| mean score, churners / stayers | {m['mean_score_churners']} / "
         f"{m['mean_score_stayers']} |",
-        f"| sensitivity: AUC on `{sens['population']}` rows ({sens['rows']}) | "
-        f"{_num(sens['auc'])} |",
+        *sensitivity,
     ]
 
 
@@ -159,8 +169,25 @@ def source_text(parameters: dict) -> str:
             "local DuckDB extract)")
 
 
+def labels_text(parameters: dict) -> str:
+    """The label line both reports carry: "Labels: <mode description> (<how it was chosen>)"."""
+    labels = parameters.get("labels") or f"churn events within {parameters['horizon_days']} days"
+    rule = parameters.get("label_mode_rule")
+    return f"Labels: {labels}" + (f" ({rule})" if rule else "")
+
+
 def _counts_section(report: dict) -> list[str]:
     p, c = report["parameters"], report["counts"]
+    if p.get("label_mode") == "snapshot":
+        return [
+            f"- {source_text(p)}; snapshot: **{p['snapshot_date']}** "
+            f"({p['snapshot_date_source']}); the other as-of dates are not evaluated.",
+            "- Label: the account's `has_churned` (it churned after the snapshot, as observed "
+            "later); horizon and observation end do not apply.",
+            f"- {c['dropped_outcome_unknown']} of {c['history_rows']} score rows were dropped "
+            f"because their outcome is unknown ({c['outcome_null']} with has_churned null, "
+            f"{c['outcome_row_missing']} without an outcome row).",
+        ]
     prior = ("dropped" if p["exclude_prior_churners"] else "kept (use --exclude-prior-churners "
              "to drop them)")
     return [
@@ -185,10 +212,19 @@ def _plot(report: dict, name: str, alt: str) -> list[str]:
 
 def render_markdown(report: dict) -> str:
     m, p = report["metrics"], report["parameters"]
-    horizon = p["horizon_days"]
+    snapshot = p.get("label_mode") == "snapshot"
     dates = [{**d, "group": d["as_of_date"]} for d in m["by_as_of_date"]]
+    by_date_note = (["Snapshot mode: one as-of date, so there is no change over time to show.", ""]
+                    if snapshot else [])
+    repeated = ("each account has one row (one as-of date)" if snapshot
+                else "an account appears on every as-of date")
+    wilson = ("- Churn-rate CIs (Wilson) treat rows as independent." if snapshot else
+              "- Churn-rate CIs (Wilson) treat rows as independent; the same account on several "
+              "dates makes them somewhat too narrow.")
     lines = [
-        f"# Churn backtest: health score vs churn within {horizon} days",
+        f"# Churn backtest: health score vs {outcome_text(p)}",
+        "",
+        f"{labels_text(p)}.",
         "",
         f"**Verdict.** {m['verdict']}",
         "",
@@ -218,6 +254,7 @@ def render_markdown(report: dict) -> str:
         "",
         "## By as-of date",
         "",
+        *by_date_note,
         *rate_table(dates, "as-of date", with_auc=True),
         "",
         "## ROC curve and score distributions",
@@ -229,13 +266,14 @@ def render_markdown(report: dict) -> str:
         "## Method and caveats",
         "",
         "- AUC is the Mann-Whitney probability that a churner's row has a lower score than a "
-        "stayer's (ties count half). Its CI resamples accounts, because an account appears on "
-        "every as-of date; the Hanley-McNeil interval (for comparison) treats rows as independent.",
-        "- Churn-rate CIs (Wilson) treat rows as independent; the same account on several dates "
-        "makes them somewhat too narrow.",
+        f"stayer's (ties count half). Its CI resamples accounts ({repeated}); the Hanley-McNeil "
+        "interval (for comparison) treats rows as independent.",
+        wilson,
         "- Top-decile lift: churn rate of the 10 % of rows with the lowest scores (ties at the "
         "cut shared) divided by the overall rate.",
-        "- Rows are scores as published; churn events are never a score input.",
+        "- Rows are scores as published; "
+        + ("the outcome column only labels them." if snapshot
+           else "churn events are never a score input."),
         "",
     ]
     return "\n".join(lines)

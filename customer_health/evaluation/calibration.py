@@ -1,13 +1,18 @@
-"""Propose segment weights fitted to churn, and test them on held-out as-of dates.
+"""Propose segment weights fitted to churn, and test them on held-out as-of dates (or accounts).
 
 Reads component history (`health.customer_health_score_component_history`: points per metric
-per account and as-of date) and churn events from the target: the DuckDB file (default),
+per account and as-of date) and the labels from the target: the DuckDB file (default),
 read-only, or PostgreSQL / Spark through a temporary local DuckDB extract (history.py). Labels are
-those of the backtest (backtest.py): churn within horizon_days after the as-of date, rows with an
-unobserved horizon dropped.
+those of the backtest (data.py): in events mode churn within horizon_days after the as-of date,
+rows with an unobserved horizon dropped; in snapshot mode the account outcome of the one
+snapshot date, unknown outcomes dropped.
 
 1. Split by time: rows with as_of_date < holdout_from train, the rest are held out
-   (default split: the latest third of the evaluated as-of dates is held out).
+   (default split: the latest third of the evaluated as-of dates is held out). With a single
+   evaluated as-of date (always so in snapshot mode) and no holdout_from, split by account
+   instead: an account is held out when the first 8 bytes of sha256(account_id), read as a
+   fraction of 2^64, are below HOLDOUT_ACCOUNT_SHARE (a third). The split depends on the account
+   id only: the same account lands on the same side in every run and on every machine.
 2. Fit an L2-regularised logistic regression of the label on the metric points (N/A points
    imputed with the metric's mean over the training rows; see logit.py) per segment with at
    least min_positives churned training rows, and one pooled model (with per-segment
@@ -29,6 +34,7 @@ existing proposal (RefusedError, checked before anything is read or written).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -46,7 +52,9 @@ from customer_health.evaluation.data import (
     BacktestInputError,
     build_labelled,
     component_matrix,
+    label_parameters,
     label_window,
+    observed_through_source,
     open_history,
 )
 from customer_health.evaluation.logit import (
@@ -67,6 +75,8 @@ log = logging.getLogger(__name__)
 
 POOLED = "pooled"
 Weights = dict[str, dict[str, float]]
+# Share of accounts held out when the split is by account (one as-of date).
+HOLDOUT_ACCOUNT_SHARE = 1 / 3
 
 
 class RefusedError(BadInputError):
@@ -76,10 +86,11 @@ class RefusedError(BadInputError):
 
 @dataclass(frozen=True)
 class Split:
-    holdout_from: date
+    holdout_from: date | None  # None when split by account
     rule: str
     train: pd.DataFrame
     holdout: pd.DataFrame
+    by: str = "as_of_date"  # or "account"
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -129,19 +140,28 @@ def write_weights(path: Path, weights: Weights, metrics: list[str]) -> None:
 # ----------------------------------------------------------------------------- data
 
 
-def choose_split(frame: pd.DataFrame, holdout_from: date | None, purge_days: int | None = None
-                 ) -> Split:
+def choose_split(frame: pd.DataFrame, holdout_from: date | None, purge_days: int | None = None,
+                 snapshot: bool = False) -> Split:
     """Train on as-of dates before holdout_from, hold out the rest.
 
     With `purge_days` (the horizon), training rows whose label window reaches holdout_from
     (as_of_date + horizon >= holdout_from) are dropped, so no training label uses churn that
-    happened in the held-out period.
+    happened in the held-out period. Without holdout_from and with a single evaluated as-of date
+    (`snapshot` mode has one), the accounts are split instead (account_split).
     """
     days = pd.to_datetime(frame["as_of_date"]).dt.date
+    if holdout_from is None and (snapshot or days.nunique() < 2):
+        if purge_days:
+            log.warning("--purge-overlap: not used when accounts are split (one as-of date)")
+        return account_split(frame, "snapshot mode: one as-of date" if snapshot
+                             else "one evaluated as-of date")
+    if snapshot:
+        raise BacktestInputError(
+            "--holdout-from splits by as-of date, but snapshot mode evaluates one as-of date: "
+            "leave it out and the accounts are split instead"
+        )
     if holdout_from is None:
         dates = sorted(days.unique())
-        if len(dates) < 2:
-            raise BacktestInputError("need at least two evaluated as-of dates to split by time")
         holdout_from = dates[len(dates) - max(1, len(dates) // 3)]
         rule = "default: the latest third of the evaluated as-of dates"
     else:
@@ -150,25 +170,50 @@ def choose_split(frame: pd.DataFrame, holdout_from: date | None, purge_days: int
     train, holdout = frame[days < train_end], frame[days >= holdout_from]
     if purge_days:
         rule += f"; training rows purged unless as_of_date + {purge_days} < holdout_from"
+    check_classes(train, holdout, f"split at {holdout_from}")
+    return Split(holdout_from, rule, train.reset_index(drop=True), holdout.reset_index(drop=True))
+
+
+def account_bucket(account_id: str) -> float:
+    """A fraction in [0, 1) fixed by the account id alone (sha256), for the account split."""
+    digest = hashlib.sha256(account_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def account_split(frame: pd.DataFrame, reason: str) -> Split:
+    """Hold out the accounts whose bucket is below HOLDOUT_ACCOUNT_SHARE; train on the rest."""
+    held = frame["account_id"].astype(str).map(account_bucket).to_numpy() < HOLDOUT_ACCOUNT_SHARE
+    train, holdout = frame[~held], frame[held]
+    rule = (f"{reason}; about {HOLDOUT_ACCOUNT_SHARE:.0%} of the accounts held out, chosen by "
+            "sha256 of account_id, the same accounts every run")
+    check_classes(train, holdout, "accounts split")
+    return Split(None, rule, train.reset_index(drop=True), holdout.reset_index(drop=True),
+                 by="account")
+
+
+def check_classes(train: pd.DataFrame, holdout: pd.DataFrame, how: str) -> None:
     for name, part in (("training", train), ("held-out", holdout)):
         churned = int(part["churned"].sum())
         if churned == 0 or churned == len(part):
             raise BacktestInputError(
-                f"the {name} rows (split at {holdout_from}) need churners and stayers: "
+                f"the {name} rows ({how}) need churners and stayers: "
                 f"{len(part)} rows, {churned} churned"
             )
-    return Split(holdout_from, rule, train.reset_index(drop=True), holdout.reset_index(drop=True))
 
 
 def load_frame(options: CalibrationOptions, metrics: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The evaluated rows with their metric points, and the source and label parameters."""
     relations = (*REQUIRED_RELATIONS, COMPONENT_HISTORY)
-    with open_history(options.target, options.db_path, relations) as history:
-        window = label_window(history.connection, options)
-        build_labelled(history.connection, window)
-        frame = component_matrix(history.connection, metrics)
+    with open_history(options.target, options.db_path, relations,
+                      label_mode=options.label_mode) as history:
+        con = history.connection
+        window = label_window(con, options, history.labels)
+        observed_source = observed_through_source(con) if window.mode == "events" else None
+        build_labelled(con, window)
+        frame = component_matrix(con, metrics)
     if frame.empty:
         raise BacktestInputError("no evaluated rows with component history")
-    info = {**history.parameters(), "observed_through": window.observed_through.isoformat()}
+    info = {**history.parameters(), **label_parameters(options, window, observed_source)}
     return frame, info
 
 
@@ -306,20 +351,26 @@ def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def split_summary(split: Split, horizon: int) -> dict:
+def split_summary(split: Split, horizon: int | None) -> dict:
     def part(frame: pd.DataFrame) -> dict:
         days = sorted({str(d)[:10] for d in frame["as_of_date"]})
         return {"rows": len(frame), "churned_rows": int(frame["churned"].sum()),
                 "accounts": int(frame["account_id"].nunique()), "as_of_dates": days}
 
-    train_days = pd.to_datetime(split.train["as_of_date"]).dt.date
-    overlapping = int(sum(d.toordinal() + horizon >= split.holdout_from.toordinal()
-                          for d in train_days))
+    overlapping = 0
+    if split.holdout_from is not None and horizon is not None:
+        train_days = pd.to_datetime(split.train["as_of_date"]).dt.date
+        overlapping = int(sum(d.toordinal() + horizon >= split.holdout_from.toordinal()
+                              for d in train_days))
     shared = len(set(split.train["account_id"]) & set(split.holdout["account_id"]))
-    return {"holdout_from": split.holdout_from.isoformat(), "rule": split.rule,
-            "train": part(split.train), "holdout": part(split.holdout),
-            "train_rows_whose_label_window_reaches_holdout": overlapping,
-            "accounts_in_both": shared}
+    summary = {"by": split.by,
+               "holdout_from": split.holdout_from.isoformat() if split.holdout_from else None,
+               "rule": split.rule, "train": part(split.train), "holdout": part(split.holdout),
+               "train_rows_whose_label_window_reaches_holdout": overlapping,
+               "accounts_in_both": shared}
+    if split.by == "account":
+        summary["holdout_account_share"] = round(HOLDOUT_ACCOUNT_SHARE, 4)
+    return summary
 
 
 def pooled_model_risk(fit: LogitFit, frame: pd.DataFrame, metrics: list[str]) -> np.ndarray:
@@ -330,10 +381,7 @@ def pooled_model_risk(fit: LogitFit, frame: pd.DataFrame, metrics: list[str]) ->
 
 def parameters(options: CalibrationOptions, info: dict) -> dict:
     return {
-        **info, "horizon_days": options.horizon_days,
-        "date_from": str(options.date_from) if options.date_from else None,
-        "date_to": str(options.date_to) if options.date_to else None,
-        "exclude_prior_churners": options.exclude_prior_churners,
+        **info,
         "purge_overlap": options.purge_overlap,
         "min_positives": options.min_positives, "l2": options.l2,
         "weight_rule": options.weight_rule,
@@ -348,8 +396,9 @@ def calibrate(options: CalibrationOptions, active: Weights, metrics: list[str]
     """Fit on the training dates; return the proposed weights and the report."""
     frame, info = load_frame(options, metrics)
     split = choose_split(frame, options.holdout_from,
-                         options.horizon_days if options.purge_overlap else None)
-    log.info("split at %s: %s training rows, %s held-out rows", split.holdout_from,
+                         options.horizon_days if options.purge_overlap else None,
+                         snapshot=info["label_mode"] == "snapshot")
+    log.info("split (%s): %s training rows, %s held-out rows", split.rule,
              len(split.train), len(split.holdout))
     fits = fit_models(split.train, metrics, list(active), options)
     proposed, source = propose(fits, active, options.weight_rule)
@@ -358,7 +407,7 @@ def calibrate(options: CalibrationOptions, active: Weights, metrics: list[str]
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "parameters": parameters(options, info),
-        "split": split_summary(split, options.horizon_days),
+        "split": split_summary(split, info["horizon_days"]),
         "weight_source": source,
         "weights": {s: {m: {"active": active[s].get(m, 0.0), "proposed": proposed[s][m]}
                         for m in metrics} for s in active},

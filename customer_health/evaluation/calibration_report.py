@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from customer_health.evaluation.backtest_report import source_text
+from customer_health.evaluation.backtest_report import labels_text, outcome_text, source_text
 
 
 def source(params: dict) -> str:
@@ -23,7 +23,7 @@ def verdict(report: dict) -> str:
     held = report["evaluation"]["holdout"]
     diff = held["auc_difference_proposed_minus_active"]
     active, proposed = held["auc"]["active"]["estimate"], held["auc"]["proposed"]["estimate"]
-    text = (f"On held-out as-of dates (from {report['split']['holdout_from']}) the proposed "
+    text = (f"On {held_out_text(report['split'])} the proposed "
             f"weights give AUC {proposed:.3f} against {active:.3f} for the active weights "
             f"(difference {diff['estimate']:+.3f}, 95 % CI {diff['lower']:+.3f} to "
             f"{diff['upper']:+.3f}). ")
@@ -32,6 +32,12 @@ def verdict(report: dict) -> str:
     if diff["upper"] is not None and diff["upper"] < 0:
         return text + "The proposal is worse than the active weights: do not adopt it."
     return text + "The difference is within resampling noise: no evidence either way."
+
+
+def held_out_text(split: dict) -> str:
+    if split.get("by") == "account":
+        return f"held-out accounts ({split['holdout']['accounts']}, split by account)"
+    return f"held-out as-of dates (from {split['holdout_from']})"
 
 
 def evaluation_table(report: dict) -> list[str]:
@@ -95,12 +101,51 @@ def overlap_caveat(split: dict, horizon: int) -> str:
             "`--purge-overlap` drops them for a strictly causal split.")
 
 
-def caveats(report: dict) -> list[str]:
-    split, params = report["split"], report["parameters"]
+def split_caveats(split: dict, params: dict) -> list[str]:
+    if split.get("by") == "account":
+        return [
+            "- Account split (one as-of date): training and held-out rows are different "
+            "accounts scored on the same date, so held-out AUC says how the weights carry over "
+            "to other accounts, not how they hold up over time.",
+        ]
     return [
         f"- Time split only: {split['accounts_in_both']} accounts appear in both the training and "
         "the held-out rows, so held-out AUC is not an estimate for brand-new customers.",
         overlap_caveat(split, params["horizon_days"]),
+    ]
+
+
+def split_section(split: dict, params: dict) -> list[str]:
+    train, holdout = split["train"], split["holdout"]
+    if split.get("by") == "account":
+        lines = [
+            f"- Split by account ({split['rule']}).",
+            f"- Training accounts: {train['accounts']} ({train['rows']} rows, "
+            f"{train['churned_rows']} churned); held-out accounts: {holdout['accounts']} "
+            f"({holdout['rows']} rows, {holdout['churned_rows']} churned); as-of date "
+            f"{', '.join(holdout['as_of_dates'])}.",
+        ]
+    else:
+        lines = [
+            f"- Training as-of dates: {', '.join(train['as_of_dates'])} "
+            f"({train['rows']} rows, {train['churned_rows']} churned).",
+            f"- Held-out as-of dates (>= {split['holdout_from']}, {split['rule']}): "
+            f"{', '.join(holdout['as_of_dates'])} ({holdout['rows']} rows, "
+            f"{holdout['churned_rows']} churned).",
+        ]
+    if params.get("label_mode") == "snapshot":
+        lines.append(f"- Outcome: has_churned after the snapshot {params['snapshot_date']}; "
+                     f"{source(params)}.")
+    else:
+        lines.append(f"- Outcomes known through {params['observed_through']}; "
+                     f"{source(params)}.")
+    return lines
+
+
+def caveats(report: dict) -> list[str]:
+    split, params = report["split"], report["parameters"]
+    return [
+        *split_caveats(split, params),
         "- N/A points were imputed with the metric's training mean for fitting only; scores "
         "renormalise N/A metrics away, as the dbt models do.",
         "- Coefficients are associations, not causes. Correlated metrics (active days, usage "
@@ -123,7 +168,9 @@ def render_markdown(report: dict) -> str:
     repro = report["reproduction_check"]
     better = report["evaluation"]["holdout"]["share_of_resamples_proposed_better"]
     lines = [
-        f"# Weight calibration: churn within {params['horizon_days']} days",
+        f"# Weight calibration: {outcome_text(params)}",
+        "",
+        f"{labels_text(params)}.",
         "",
         f"**Verdict.** {verdict(report)}",
         "",
@@ -131,12 +178,7 @@ def render_markdown(report: dict) -> str:
         "",
         "## Split",
         "",
-        f"- Training as-of dates: {', '.join(split['train']['as_of_dates'])} "
-        f"({split['train']['rows']} rows, {split['train']['churned_rows']} churned).",
-        f"- Held-out as-of dates (>= {split['holdout_from']}, {split['rule']}): "
-        f"{', '.join(split['holdout']['as_of_dates'])} ({split['holdout']['rows']} rows, "
-        f"{split['holdout']['churned_rows']} churned).",
-        f"- Outcomes known through {params['observed_through']}; {source(params)}.",
+        *split_section(split, params),
         f"- Active weights re-score {repro['matching_within_0_05']} of {repro['rows']} published "
         f"scores exactly (max difference {repro['max_abs_difference']}).",
         "",

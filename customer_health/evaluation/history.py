@@ -24,7 +24,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,12 +367,16 @@ def describe_target(target: str) -> str:
 
 
 @contextmanager
-def open_extract(target: str, relations: Sequence[str], batch_rows: int = BATCH_ROWS
+def open_extract(target: str, relations: Sequence[str], batch_rows: int = BATCH_ROWS,
+                 choose: Callable[[Callable[[str], bool]], Sequence[str]] | None = None
                  ) -> Iterator[Extract]:
     """Copy `relations` from a target into a temporary DuckDB file and yield it (deleted after).
 
-    The source connection is closed once the copy is done. Raises MissingRelationsError when the
-    target lacks a relation and warehouse.WarehouseError when it cannot be reached.
+    `choose`, when given, is called with a test of whether the source holds a relation
+    ("schema.table") and returns further relations to copy (the evaluations pick their label
+    relations by what the source holds, and copy only those). The source connection is closed
+    once the copy is done. Raises MissingRelationsError when the target lacks a relation and
+    warehouse.WarehouseError when it cannot be reached.
     """
     # As the pipeline does: HEALTH_SPARK_DIR made absolute, so Spark finds its metastore.
     PipelinePaths.resolve(target=target)
@@ -381,7 +385,15 @@ def open_extract(target: str, relations: Sequence[str], batch_rows: int = BATCH_
         try:
             started = time.perf_counter()
             with warehouse.connect(target) as source:
-                rows = copy_relations(source, dest, relations, batch_rows)
+                wanted = list(relations)
+                if choose is not None:
+                    missing = [r for r in wanted
+                               if not source.relation_exists(*split_relation(r))]
+                    if missing:  # before choosing: a missing history is the first thing to say
+                        raise MissingRelationsError(missing)
+                    extra = choose(lambda r: source.relation_exists(*split_relation(r)))
+                    wanted += [r for r in extra if r not in wanted]
+                rows = copy_relations(source, dest, wanted, batch_rows)
             yield Extract(dest, rows, round(time.perf_counter() - started, 2))
         finally:
             dest.close()

@@ -19,6 +19,9 @@ ACTIVE_WEIGHTS = SEEDS_DIR / "segment_weights.csv"
 DEFAULT_PROPOSAL = SEEDS_DIR / "proposed" / "segment_weights.csv"
 # How fitted coefficients become weights (see logit.raw_weights).
 WEIGHT_RULES = ("standardized", "logit")
+# Where the churn labels come from (see data.py): auto picks events when the churn-event relation
+# exists, else snapshot when the account-outcome relation does.
+LABEL_MODES = ("auto", "events", "snapshot")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,15 +30,18 @@ class EvaluationOptions:
 
     target: the dbt target to read (duckdb reads the file itself; postgres and spark are copied
     into a temporary local extract). db_path: the DuckDB file, duckdb target only (default
-    $HEALTH_DB_PATH or customer_health.duckdb). date_from / date_to: the as-of dates used.
-    horizon_days: churn within this many days after the as-of date is the label.
-    observed_through: the last date outcomes are known for (default: the latest churn or usage
-    date in the data). exclude_prior_churners: drop rows of accounts that churned on or before
-    their as-of date. bootstrap / seed: resamples of accounts for the confidence intervals.
+    $HEALTH_DB_PATH or customer_health.duckdb). label_mode: one of LABEL_MODES. date_from /
+    date_to: the as-of dates used (snapshot mode: the snapshot is the latest as-of date in that
+    range). horizon_days: churn within this many days after the as-of date is the label (events
+    mode). observed_through: the last date outcomes are known for (events mode; default: the
+    latest churn or usage date in the data). exclude_prior_churners: drop rows of accounts that
+    churned on or before their as-of date (events mode). bootstrap / seed: resamples of accounts
+    for the confidence intervals.
     """
 
     target: str = DEFAULT_TARGET
     db_path: Path | None = None
+    label_mode: str = LABEL_MODES[0]
     date_from: date | None = None
     date_to: date | None = None
     horizon_days: int = 90
@@ -54,7 +60,8 @@ class BacktestOptions(EvaluationOptions):
 
 @dataclass(frozen=True, kw_only=True)
 class CalibrationOptions(EvaluationOptions):
-    """holdout_from: as-of dates on or after it are held out (default: the latest third).
+    """holdout_from: as-of dates on or after it are held out (default: the latest third; with
+    a single as-of date, as in snapshot mode, a third of the accounts is held out instead).
     purge_overlap: drop training rows whose label window reaches holdout_from.
     min_positives: churned training rows a segment needs for a fit of its own (else pooled).
     l2: penalty on standardised coefficients. weight_rule: one of WEIGHT_RULES.

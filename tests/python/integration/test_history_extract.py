@@ -31,7 +31,13 @@ from customer_health.errors import InfrastructureError
 from customer_health.evaluation import backtest
 from customer_health.evaluation import calibration as calibrate_weights
 from customer_health.evaluation import history as history_extract
-from customer_health.evaluation.data import COMPONENT_HISTORY, REQUIRED_RELATIONS, open_history
+from customer_health.evaluation.data import (
+    CHURN_EVENTS,
+    COMPONENT_HISTORY,
+    FEATURE_USAGE,
+    HISTORY,
+    open_history,
+)
 from customer_health.evaluation.history import MissingRelationsError, copy_relations, duckdb_type
 from customer_health.evaluation.options import BacktestOptions, CalibrationOptions
 
@@ -40,6 +46,8 @@ EVENTS = "staging.events"
 EVENTS_VIEW = "staging.events_view"
 EMPTY = "health.empty_table"
 RELATIONS = (TYPED, EVENTS, EVENTS_VIEW, EMPTY)
+# What the backtest reads in events mode (the generated history has churn events and usage).
+EVENTS_MODE_RELATIONS = (HISTORY, CHURN_EVENTS, FEATURE_USAGE)
 
 TYPED_DDL = (
     "t varchar, d date, x double, f float, i bigint, n integer, s smallint, b boolean, "
@@ -251,10 +259,10 @@ def test_backtest_on_an_extract_equals_the_backtest_on_the_file(
     assert extracted["metrics"] == direct["metrics"]
     assert direct["parameters"]["target"] == "duckdb" and "extract" not in direct["parameters"]
     copied = extracted["parameters"]["extract"]["rows"]
-    assert set(copied) == set(REQUIRED_RELATIONS)
+    assert set(copied) == set(EVENTS_MODE_RELATIONS)
     with duckdb.connect(str(history.working_path), read_only=True) as con:
         assert copied == {r: con.execute(f"select count(*) from {r}").fetchall()[0][0]
-                          for r in REQUIRED_RELATIONS}
+                          for r in EVENTS_MODE_RELATIONS}
 
 
 @pytest.mark.usefixtures("postgres_is_the_file")
@@ -392,7 +400,7 @@ def load_into_postgres(connection: Any, db_path: Path, relations: tuple[str, ...
 def test_backtest_on_postgres_equals_the_backtest_on_the_file(
     postgres_database: Any, history: GeneratedHistory, tmp_path: Path,
 ) -> None:
-    load_into_postgres(postgres_database, history.working_path, REQUIRED_RELATIONS)
+    load_into_postgres(postgres_database, history.working_path, EVENTS_MODE_RELATIONS)
     direct = run_backtest(tmp_path / "direct", db_path=history.db_path)
     on_postgres = run_backtest(tmp_path / "extract", target="postgres")
     assert on_postgres["counts"] == direct["counts"]
