@@ -163,7 +163,8 @@
     {%- endfor -%}
     {%- set extras = available.keys() | reject('in', read_names) | sort | list -%}
     {%- if extras -%}
-        {%- do exceptions.warn('raw table ' ~ table ~ ' has columns that are neither declared nor'
+        {#- dbt prints a Jinja warning without a label: the message carries its own -#}
+        {%- do exceptions.warn('Warning: raw table ' ~ table ~ ' has columns that are neither declared nor'
             ~ ' listed in var attribute_columns, and are not read: ' ~ extras | join(', ')
             ~ contract) -%}
     {%- endif -%}

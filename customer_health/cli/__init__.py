@@ -8,7 +8,7 @@ from typer.exceptions import TyperException
 from customer_health.cli import pipeline  # noqa: F401
 
 # isort: split
-from customer_health.cli import benchmark, evaluation, sample_data  # noqa: F401
+from customer_health.cli import benchmark, contract, evaluation, sample_data  # noqa: F401
 from customer_health.cli.app import app, exit_now, stderr
 from customer_health.errors import BadInputError, InterruptedRunError
 
