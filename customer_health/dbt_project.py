@@ -75,6 +75,8 @@ class RawTable:
     identifier: str
     schema: str
     columns: tuple[RawColumn, ...] = ()
+    description: str = ""
+    declared_in: str = ""  # the sources YAML, relative to the project
 
     @property
     def required_columns(self) -> list[str]:
@@ -111,6 +113,8 @@ def raw_table(source: Mapping[str, Any]) -> RawTable:
         name=source["name"],
         identifier=source.get("identifier") or source["name"],
         schema=source["schema"],
+        description=source.get("description") or "",
+        declared_in=source.get("original_file_path") or "",
         columns=tuple(
             RawColumn(
                 name=column["name"],

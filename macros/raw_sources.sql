@@ -43,10 +43,19 @@
 {%- endmacro %}
 
 
-{#- The columns staging reads from a raw table (marked `required`), in declared order: the raw
-    values a quarantined row shows. -#}
-{% macro required_raw_columns(source_name, table_name) -%}
-    {{ return(raw_columns_with(raw_source(source_name, table_name), 'required')) }}
+{#- The raw values a quarantined row shows (raw_record), and that tell exact duplicates apart:
+    every declared column of the raw table, in declared order, but those marked
+    `raw_record: false` (an outcome column staging never reads). Not the `required` columns:
+    which columns a table must have and which values describe a row are separate questions. -#}
+{% macro raw_record_columns(source_name, table_name) -%}
+    {%- set source = raw_source(source_name, table_name) -%}
+    {%- set names = [] -%}
+    {%- for column in (source.columns.values() if source else []) -%}
+        {%- if (column.config.meta or column.meta or {}).get('raw_record', true) -%}
+            {%- do names.append(column.name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(names) }}
 {%- endmacro %}
 
 

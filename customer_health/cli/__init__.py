@@ -8,7 +8,13 @@ from typer.exceptions import TyperException
 from customer_health.cli import pipeline  # noqa: F401
 
 # isort: split
-from customer_health.cli import benchmark, deployment, evaluation, sample_data  # noqa: F401
+from customer_health.cli import (  # noqa: F401
+    benchmark,
+    contract,
+    deployment,
+    evaluation,
+    sample_data,
+)
 from customer_health.cli.app import app, exit_now, stderr
 from customer_health.errors import BadInputError, InterruptedRunError
 

@@ -103,7 +103,8 @@ def test_the_snapshot_backtest_finds_the_planted_signal(published: Path, tmp_pat
     assert completed.returncode == 0, output_of(completed)
     report = json.loads((tmp_path / "backtest.json").read_text())
     assert report["parameters"]["label_mode"] == "snapshot"
-    assert report["discrimination"]["auc"]["estimate"] > 0.7
+    assert report["parameters"]["snapshot_date"] == SNAPSHOT.isoformat()
+    assert report["metrics"]["auc"]["estimate"] > 0.7
     assert "snapshot" in (tmp_path / "backtest.md").read_text()
 
 

@@ -1,5 +1,6 @@
-"""A raw table's file name comes from its source `identifier` alone: renaming the file and the
-identifier, and nothing else, still refreshes (loading by identifier: unit/test_load_raw.py)."""
+"""A raw table's file name comes from its source `identifier` alone, which a deployment sets with
+the var raw_identifiers: renaming the file and setting the var, and nothing else, still refreshes
+(loading by identifier: unit/test_load_raw.py)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,19 @@ from helpers.project import SAMPLE_DATA_DIR, copy_project, output_of, run_refres
 from customer_health.errors import BadInputError
 
 OLD_NAME, NEW_NAME = "ravenstack_accounts", "crm_accounts_export"
-CRM_SOURCES = Path("models") / "staging" / "crm" / "_crm__sources.yml"
 
 
 @pytest.fixture(scope="module")
 def renamed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A copy of the project whose accounts source has a new identifier, and the sample data
-    with the accounts file renamed to match."""
+    """A copy of the project whose var raw_identifiers gives the accounts a new identifier, and
+    the sample data with the accounts file renamed to match."""
     folder = tmp_path_factory.mktemp("renamed_raw_table")
     project = copy_project(folder / "project")
-    sources = project / CRM_SOURCES
-    declaration = f"identifier: {OLD_NAME}\n"
-    assert sources.read_text().count(declaration) == 1
-    sources.write_text(sources.read_text().replace(declaration, f"identifier: {NEW_NAME}\n"))
+    settings = project / "dbt_project.yml"
+    declaration = "  raw_identifiers: {}\n"
+    assert settings.read_text().count(declaration) == 1
+    settings.write_text(settings.read_text().replace(
+        declaration, f"  raw_identifiers: {{crm.accounts: {NEW_NAME}}}\n"))
     raw_dir = shutil.copytree(SAMPLE_DATA_DIR, folder / "raw")
     (raw_dir / f"{OLD_NAME}.csv").rename(raw_dir / f"{NEW_NAME}.csv")
     return project, raw_dir

@@ -1,5 +1,5 @@
-{#- The raw columns staging reads, as the source declares them. -#}
-{%- set raw_columns = required_raw_columns('crm', 'accounts') %}
+{#- The raw values that describe a row (its raw_record), as the source declares them. -#}
+{%- set raw_columns = raw_record_columns('crm', 'accounts') %}
 
 with
 

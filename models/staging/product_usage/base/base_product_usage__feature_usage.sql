@@ -20,8 +20,8 @@
     on_schema_change='fail',
 ) }}
 
-{#- The raw columns staging reads, as the source declares them. -#}
-{%- set raw_columns = required_raw_columns('product_usage', 'feature_usage') %}
+{#- The raw values that describe a row (its raw_record), as the source declares them. -#}
+{%- set raw_columns = raw_record_columns('product_usage', 'feature_usage') %}
 {%- set content_columns = raw_columns | reject('equalto', 'usage_id') | list %}
 {%- set raw_value_columns = [] %}
 {%- for column in raw_columns %}{% do raw_value_columns.append('raw_' ~ column) %}{% endfor %}

@@ -1,7 +1,7 @@
 {{ config(enabled=raw_table_present('support.support_tickets')) }}
 
-{#- The raw columns staging reads, as the source declares them. -#}
-{%- set raw_columns = required_raw_columns('support', 'support_tickets') %}
+{#- The raw values that describe a row (its raw_record), as the source declares them. -#}
+{%- set raw_columns = raw_record_columns('support', 'support_tickets') %}
 
 with
 
