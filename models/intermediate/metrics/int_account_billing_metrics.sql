@@ -27,7 +27,8 @@ recent_downgrades as (
     select
         active_accounts.account_id,
         active_accounts.as_of_date,
-        count(*) as downgrade_count
+        count(case when subscriptions.is_downgrade then 1 end) as downgrade_count,
+        count(case when subscriptions.is_downgrade is null then 1 end) as unknown_count
 
     from active_accounts
     inner join subscriptions
@@ -37,7 +38,6 @@ recent_downgrades as (
             and {{
                 dbt.dateadd('day', -var('downgrade_window_days'), 'active_accounts.as_of_date')
             }} < subscriptions.start_date
-    where subscriptions.is_downgrade
     group by active_accounts.account_id, active_accounts.as_of_date
 
 ),
@@ -50,7 +50,11 @@ billing_metrics as (
         active_accounts.mrr_amount as current_mrr,
         100.0 * (active_accounts.mrr_amount - baseline_plans.mrr_amount)
         / nullif(baseline_plans.mrr_amount, 0) as mrr_change_pct,
-        coalesce(recent_downgrades.downgrade_count, 0) as recent_downgrades,
+        -- a subscription without a downgrade flag (the column is optional) makes it unknown
+        case
+            when recent_downgrades.unknown_count > 0 then null
+            else coalesce(recent_downgrades.downgrade_count, 0)
+        end as recent_downgrades,
         case when active_accounts.is_auto_renew then 0 else 1 end as auto_renew_off,
         case when active_accounts.is_trial then 1 else 0 end as on_trial
 
