@@ -8,12 +8,12 @@ folder so that a company's configuration never touches the sample's (which `make
         seeds/           the scoring configuration: a full set of the project's seeds
         data/            (optional) the raw files, when they live beside the configuration
 
-$HEALTH_DEPLOYMENT (or `--deployment` on the `health` command) names the folder (absolute, or
-relative to the working directory or the project); unset, the bundled sample is scored: the
-project's own seeds/, the vars in dbt_project.yml and data/ravenstack. dbt reads the seed folder
-from $HEALTH_DEPLOYMENT too (`seed-paths` in dbt_project.yml), and every dbt command `health`
-runs gets the deployment's vars, so `health refresh`, `health backfill`, `health backtest` and
-the gate all see one deployment.
+$HEALTH_DEPLOYMENT (or `--deployment` on the `health` command) names the folder, inside the project
+(absolute, or relative to the working directory or the project); unset, the bundled sample is
+scored: the project's own seeds/, the vars in dbt_project.yml and data/ravenstack. dbt reads the
+seed folder from $HEALTH_DEPLOYMENT too (`seed-paths` in dbt_project.yml), and every dbt command
+`health` runs gets the deployment's vars, so `health refresh`, `health backfill`, `health backtest`
+and the gate all see one deployment.
 A plain `dbt build` needs both: `HEALTH_DEPLOYMENT=<folder> dbt build --vars "$(health
 deployment-vars)"`.
 
@@ -61,6 +61,9 @@ class Deployment:
     name: str
     folder: Path | None
     seeds_dir: Path
+    # The folder relative to the project, as dbt gets it: dbt writes each seed's compiled SQL to
+    # <target>/run/<project>/<seed path>, which an absolute seed path would make the CSV itself.
+    project_folder: str | None
     raw_data_dir: Path
     raw_data_format: str = FILE_FORMATS[0]
     dbt_vars: Mapping[str, Any] = field(default_factory=dict)
@@ -72,8 +75,8 @@ class Deployment:
     def env(self) -> dict[str, str]:
         """Environment variables dbt reads the deployment from (seed folder, raw file format)."""
         env = {"HEALTH_RAW_DATA_FORMAT": self.raw_data_format}
-        if self.folder is not None:
-            env[DEPLOYMENT_ENV] = str(self.folder)
+        if self.project_folder is not None:
+            env[DEPLOYMENT_ENV] = self.project_folder
         return env
 
 
@@ -82,6 +85,7 @@ def sample_deployment(project_dir: Path) -> Deployment:
         name="sample",
         folder=None,
         seeds_dir=project_dir / SEEDS_FOLDER,
+        project_folder=None,
         raw_data_dir=project_dir / SAMPLE_DATA_FOLDER,
         raw_data_format=os.environ.get("HEALTH_RAW_DATA_FORMAT") or FILE_FORMATS[0],
     )
@@ -100,6 +104,11 @@ def load_deployment(folder: Path, project_dir: Path) -> Deployment:
     if not folder.is_absolute() and not folder.is_dir():
         folder = project_dir / folder
     folder = folder.resolve()
+    if not folder.is_relative_to(project_dir.resolve()):
+        raise DeploymentError(
+            f"deployment folder {folder} is outside the project {project_dir}: keep it inside "
+            "(e.g. deployments/<name>/), where dbt can read its seeds"
+        )
     config_file = folder / DEPLOYMENT_FILE
     if not config_file.is_file():
         raise DeploymentError(
@@ -125,6 +134,7 @@ def load_deployment(folder: Path, project_dir: Path) -> Deployment:
         name=folder.name,
         folder=folder,
         seeds_dir=folder / SEEDS_FOLDER,
+        project_folder=folder.relative_to(project_dir.resolve()).as_posix(),
         raw_data_dir=(folder / str(raw_data.get("dir") or "data")).resolve(),
         raw_data_format=file_format,
         dbt_vars=dbt_vars,

@@ -13,7 +13,7 @@ from subprocess import CompletedProcess
 import duckdb
 import pytest
 import yaml
-from helpers.project import REPO_DIR, clean_env, output_of, run_health
+from helpers.project import REPO_DIR, clean_env, copy_project, output_of, run_health
 
 EXAMPLE = REPO_DIR / "deployments" / "contracts_example"
 EXAMPLE_METRICS = {
@@ -23,10 +23,12 @@ CUSTOMERS = 5000
 SNAPSHOT = date(2024, 12, 31)
 
 
-def run_deployment(deployment: Path, command: str, *args: str) -> CompletedProcess[str]:
+def run_deployment(
+    deployment: Path, command: str, *args: str, project_dir: Path = REPO_DIR
+) -> CompletedProcess[str]:
     """`health <command>` on a deployment, as its user runs it."""
     env = clean_env({"HEALTH_DEPLOYMENT": str(deployment)})
-    return run_health(command, ["--quiet", *args], env=env)
+    return run_health(command, ["--quiet", *args], env=env, project_dir=project_dir)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,8 @@ def test_the_snapshot_backtest_finds_the_planted_signal(published: Path, tmp_pat
 
 
 def test_a_renamed_raw_file_is_found_through_configuration(tmp_path: Path) -> None:
-    deployment = shutil.copytree(EXAMPLE, tmp_path / "renamed")
+    project = copy_project(tmp_path / "project")
+    deployment = shutil.copytree(EXAMPLE, project / "deployments" / "renamed")
     (deployment / "data" / "customers.csv").rename(deployment / "data" / "crm_export.csv")
     config_file = deployment / "deployment.yml"
     config = yaml.safe_load(config_file.read_text())
@@ -118,7 +121,7 @@ def test_a_renamed_raw_file_is_found_through_configuration(tmp_path: Path) -> No
 
     completed = run_deployment(
         deployment, "refresh", "--db-path", str(tmp_path / "renamed.duckdb"),
-        "--target-path", str(tmp_path / "target"),
+        "--target-path", str(tmp_path / "target"), project_dir=project,
     )
 
     assert completed.returncode == 0, output_of(completed)

@@ -16,6 +16,14 @@ from customer_health.settings import PROJECT_DIR
 EXAMPLE = PROJECT_DIR / "deployments" / "contracts_example"
 
 
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder (dbt_project.yml and the sample's seeds) to put deployments in."""
+    shutil.copy(PROJECT_DIR / "dbt_project.yml", tmp_path / "dbt_project.yml")
+    shutil.copytree(PROJECT_DIR / "seeds", tmp_path / "seeds")
+    return tmp_path
+
+
 def write_deployment(folder: Path, config: object) -> Path:
     (folder / "seeds").mkdir(parents=True, exist_ok=True)
     (folder / "deployment.yml").write_text(yaml.safe_dump(config))
@@ -43,7 +51,10 @@ def test_the_example_deployment_names_its_seeds_data_and_vars(monkeypatch) -> No
     assert example.seeds_dir == EXAMPLE / "seeds"
     assert example.raw_data_dir == EXAMPLE / "data"
     assert example.dbt_vars["raw_identifiers"]["crm.accounts"] == "customers"
-    assert example.env() == {"HEALTH_RAW_DATA_FORMAT": "csv", "HEALTH_DEPLOYMENT": str(EXAMPLE)}
+    # dbt gets it relative: an absolute seed path would make dbt write compiled SQL over the CSVs
+    assert example.env() == {
+        "HEALTH_RAW_DATA_FORMAT": "csv", "HEALTH_DEPLOYMENT": "deployments/contracts_example",
+    }
 
 
 def test_the_environment_wins_over_the_deployment_for_the_file_format(monkeypatch) -> None:
@@ -62,33 +73,40 @@ def test_the_environment_wins_over_the_deployment_for_the_file_format(monkeypatc
     ],
 )
 def test_a_mistake_in_deployment_yml_is_refused(
-    tmp_path: Path, monkeypatch, config: object, message: str
+    project: Path, monkeypatch, config: object, message: str
 ) -> None:
     monkeypatch.delenv("HEALTH_RAW_DATA_FORMAT", raising=False)
-    folder = write_deployment(tmp_path / "mine", config)
+    folder = write_deployment(project / "deployments" / "mine", config)
 
     with pytest.raises(DeploymentError, match=message):
-        load_deployment(folder, PROJECT_DIR)
+        load_deployment(folder, project)
 
 
 def test_a_folder_without_deployment_yml_or_seeds_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DeploymentError, match=r"has no deployment\.yml"):
-        load_deployment(tmp_path, PROJECT_DIR)
+        load_deployment(tmp_path, tmp_path)
     (tmp_path / "deployment.yml").write_text("vars: {}\n")
     with pytest.raises(DeploymentError, match="has no seeds/"):
-        load_deployment(tmp_path, PROJECT_DIR)
+        load_deployment(tmp_path, tmp_path)
+
+
+def test_a_folder_outside_the_project_is_refused(tmp_path: Path) -> None:
+    folder = write_deployment(tmp_path / "elsewhere", {})
+
+    with pytest.raises(DeploymentError, match="is outside the project"):
+        load_deployment(folder, PROJECT_DIR)
 
 
 def test_the_scoring_config_version_hashes_the_deployments_seeds(
-    tmp_path: Path, monkeypatch
+    project: Path, monkeypatch
 ) -> None:
     monkeypatch.delenv("HEALTH_DEPLOYMENT", raising=False)
-    sample_version = scoring_config_version()
-    folder = write_deployment(tmp_path / "copy", {})
-    shutil.copytree(PROJECT_DIR / "seeds", folder / "seeds", dirs_exist_ok=True)
+    sample_version = scoring_config_version(project_dir=project)
+    folder = write_deployment(project / "deployments" / "copy", {})
+    shutil.copytree(project / "seeds", folder / "seeds", dirs_exist_ok=True)
     monkeypatch.setenv("HEALTH_DEPLOYMENT", str(folder))
 
-    assert scoring_config_version() == sample_version  # same seeds, same vars
+    assert scoring_config_version(project_dir=project) == sample_version  # same seeds and vars
     bands = folder / "seeds" / "scoring_bands.csv"
     bands.write_text(bands.read_text().replace("low activity", "quiet"))
-    assert scoring_config_version() != sample_version
+    assert scoring_config_version(project_dir=project) != sample_version
