@@ -74,7 +74,8 @@ def test_attribute_metrics_explain_themselves(published: Path) -> None:
     drivers = query(
         published,
         "select driver_text from health.customer_health_score_components"
-        " where metric_name = 'contract_type' and driver_rank = 1 limit 1",
+        " where metric_name = 'contract_type' and band_label = 'month-to-month'"
+        " and driver_rank = 1 limit 1",
     )
 
     assert drivers and drivers[0][0].startswith("Contract: month-to-month, costs ")
