@@ -169,15 +169,19 @@ def calibrate(
         ),
     ] = DEFAULT_WEIGHT_RULE,
     active_weights: Annotated[
-        Path, typer.Option(help="Weights seed to compare the proposal against.")
-    ] = CalibrationOptions.active_weights,
-    proposal: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            help="Where to write the proposed weights seed (never over an active seed in "
-            "seeds/)."
+            help="Weights seed to compare the proposal against (default: the deployment's "
+            "segment_weights.csv)."
         ),
-    ] = CalibrationOptions.proposal,
+    ] = None,
+    proposal: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the proposed weights seed (default: proposed/ beside the active "
+            "seeds; never over an active seed)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing proposal.")] = False,
     out: Annotated[
         Path, typer.Option(help="Folder for calibration.json and calibration.md.")

@@ -24,11 +24,11 @@ snapshot date, unknown outcomes dropped.
    (sum w x points / sum w over metrics with points, as the dbt models do) and compare AUCs,
    with 95 % CIs from a paired bootstrap over accounts.
 
-Writes the proposal (default seeds/proposed/segment_weights.csv; same columns as
-seeds/segment_weights.csv, which is never written) and calibration.json / calibration.md to the
-report folder. Bad input (exit 4): no database, missing relations, too little data
-(BacktestInputError), or a proposal path that would replace an active seed or, without force, an
-existing proposal (RefusedError, checked before anything is read or written).
+Writes the proposal (default proposed/segment_weights.csv beside the deployment's seeds; same
+columns as its segment_weights.csv, which is never written) and calibration.json /
+calibration.md to the report folder. Bad input (exit 4): no database, missing relations, too
+little data (BacktestInputError), or a proposal path that would replace an active seed or,
+without force, an existing proposal (RefusedError, checked before anything is read or written).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from customer_health.evaluation.logit import (
     raw_weights,
     rescore,
 )
-from customer_health.evaluation.options import ACTIVE_WEIGHTS, SEEDS_DIR, CalibrationOptions
+from customer_health.evaluation.options import CalibrationOptions, active_weights_seed
 from customer_health.evaluation.statistics import (
     RankedRisk,
     paired_bootstrap_auc,
@@ -99,8 +99,8 @@ class Split:
 def check_proposal_path(proposal: Path, active: Path, force: bool) -> None:
     """Refuse to write over an active seed (ever) or an existing proposal (without --force)."""
     target = proposal.resolve()
-    protected = {active.resolve(), ACTIVE_WEIGHTS.resolve()}
-    if target in protected or target.parent == SEEDS_DIR.resolve():
+    protected = {active.resolve(), active_weights_seed().resolve()}
+    if target in protected or target.parent == active_weights_seed().parent.resolve():
         raise RefusedError(
             f"refusing to write the proposal to {target}: that is where active seeds live; "
             "write it elsewhere (default seeds/proposed/) and copy it in by review"
@@ -385,7 +385,8 @@ def parameters(options: CalibrationOptions, info: dict) -> dict:
         "purge_overlap": options.purge_overlap,
         "min_positives": options.min_positives, "l2": options.l2,
         "weight_rule": options.weight_rule,
-        "active_weights": str(options.active_weights), "proposal": str(options.proposal),
+        "active_weights": str(options.active_weights_path),
+        "proposal": str(options.proposal_path),
         "bootstrap_resamples": options.bootstrap, "bootstrap_seed": options.seed,
         "imputation": "N/A points -> the metric's mean points over the fit's training rows",
     }
@@ -424,15 +425,15 @@ def calibrate(options: CalibrationOptions, active: Weights, metrics: list[str]
 def run(options: CalibrationOptions) -> dict:
     """Check the proposal path, calibrate, write the proposed seed and the report (JSON and
     Markdown in options.out); return the report."""
-    check_proposal_path(options.proposal, options.active_weights, options.force)
-    active, metrics = read_weights(options.active_weights)
+    check_proposal_path(options.proposal_path, options.active_weights_path, options.force)
+    active, metrics = read_weights(options.active_weights_path)
     proposed, report = calibrate(options, active, metrics)
-    write_weights(options.proposal, proposed, metrics)
+    write_weights(options.proposal_path, proposed, metrics)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
     (options.out / "calibration.md").write_text(render_markdown(report))
     held = report["evaluation"]["holdout"]["auc"]
     log.info("held-out AUC active %.3f -> proposed %.3f; proposal %s, report %s",
-             held["active"]["estimate"], held["proposed"]["estimate"], options.proposal,
+             held["active"]["estimate"], held["proposed"]["estimate"], options.proposal_path,
              options.out)
     return report

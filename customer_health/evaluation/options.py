@@ -11,12 +11,22 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR
+from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR, deployment
 
 REPORTS_DIR = PROJECT_DIR / "reports"
-SEEDS_DIR = PROJECT_DIR / "seeds"
-ACTIVE_WEIGHTS = SEEDS_DIR / "segment_weights.csv"
-DEFAULT_PROPOSAL = SEEDS_DIR / "proposed" / "segment_weights.csv"
+WEIGHTS_SEED = "segment_weights.csv"
+PROPOSED_FOLDER = "proposed"
+
+
+def active_weights_seed() -> Path:
+    """The weights seed of the deployment scored (the bundled sample's seeds/ by default)."""
+    return deployment().seeds_dir / WEIGHTS_SEED
+
+
+def default_proposal() -> Path:
+    """Where a proposal goes by default: proposed/ beside the deployment's seeds (not loaded)."""
+    return deployment().seeds_dir / PROPOSED_FOLDER / WEIGHTS_SEED
+
 # How fitted coefficients become weights (see logit.raw_weights).
 WEIGHT_RULES = ("standardized", "logit")
 # Where the churn labels come from (see data.py): auto picks events when the churn-event relation
@@ -65,8 +75,9 @@ class CalibrationOptions(EvaluationOptions):
     purge_overlap: drop training rows whose label window reaches holdout_from.
     min_positives: churned training rows a segment needs for a fit of its own (else pooled).
     l2: penalty on standardised coefficients. weight_rule: one of WEIGHT_RULES.
-    active_weights: the seed compared against. proposal: where the proposed seed goes (never
-    over an active seed; over an existing proposal only with force). out: the report folder.
+    active_weights: the seed compared against (default: the deployment's). proposal: where the
+    proposed seed goes (default: proposed/ beside it; never over an active seed, over an
+    existing proposal only with force). out: the report folder.
     """
 
     holdout_from: date | None = None
@@ -74,7 +85,15 @@ class CalibrationOptions(EvaluationOptions):
     min_positives: int = 30
     l2: float = 1.0
     weight_rule: str = WEIGHT_RULES[0]
-    active_weights: Path = ACTIVE_WEIGHTS
-    proposal: Path = DEFAULT_PROPOSAL
+    active_weights: Path | None = None
+    proposal: Path | None = None
     force: bool = False
     out: Path = REPORTS_DIR / "calibration"
+
+    @property
+    def active_weights_path(self) -> Path:
+        return self.active_weights or active_weights_seed()
+
+    @property
+    def proposal_path(self) -> Path:
+        return self.proposal or default_proposal()

@@ -128,3 +128,17 @@ def test_a_renamed_raw_file_is_found_through_configuration(tmp_path: Path) -> No
     assert completed.returncode == 0, output_of(completed)
     assert query(tmp_path / "renamed.duckdb",
                  "select count(*) from health.customer_health_scores") == [(CUSTOMERS,)]
+
+
+def test_calibration_splits_the_snapshots_accounts(published: Path, tmp_path: Path) -> None:
+    proposal = tmp_path / "proposed_weights.csv"
+    completed = run_deployment(
+        EXAMPLE, "calibrate", "--db-path", str(published), "--out", str(tmp_path),
+        "--proposal", str(proposal),
+    )
+
+    assert completed.returncode == 0, output_of(completed)
+    report = (tmp_path / "calibration.md").read_text()
+    assert "split by account" in report
+    proposed_metrics = {line.split(",")[1] for line in proposal.read_text().splitlines()[1:]}
+    assert proposed_metrics == EXAMPLE_METRICS

@@ -21,9 +21,9 @@ from helpers.project import output_of, run_health
 
 from customer_health.evaluation import calibration as calibrate_weights
 from customer_health.evaluation.logit import fit_logit, normalise_weights, raw_weights, rescore
-from customer_health.evaluation.options import ACTIVE_WEIGHTS, CalibrationOptions
+from customer_health.evaluation.options import CalibrationOptions, active_weights_seed
 
-ACTIVE_SEED = ACTIVE_WEIGHTS
+ACTIVE_SEED = active_weights_seed()
 # planted by the sample-data generator: errors, support tickets, auto-renew off
 PLANTED = ("error_rate_pct", "auto_renew_off", "urgent_tickets", "tickets_per_seat")
 UNRELATED = ("current_mrr", "on_trial")  # plan and trial carry no churn signal there
