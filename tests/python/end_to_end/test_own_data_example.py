@@ -1,6 +1,7 @@
 """The second example (deployments/contracts_example: customers and contracts in one snapshot, no
-usage, tickets or churn events; churn as an outcome column) is scored, gated, published and
-backtested through its configuration alone, and a renamed raw file is found by configuration."""
+usage, tickets or churn events; churn as an outcome column) is scored, gated, published,
+backtested and calibrated through its configuration alone; a renamed raw file is found by
+configuration; and the sample without its support desk scores on what is left."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from subprocess import CompletedProcess
 import duckdb
 import pytest
 import yaml
-from helpers.project import REPO_DIR, clean_env, copy_project, output_of, run_health
+from helpers.project import (
+    REPO_DIR,
+    SAMPLE_DATA_DIR,
+    clean_env,
+    copy_project,
+    output_of,
+    run_health,
+)
 
 EXAMPLE = REPO_DIR / "deployments" / "contracts_example"
 EXAMPLE_METRICS = {
@@ -142,3 +150,41 @@ def test_calibration_splits_the_snapshots_accounts(published: Path, tmp_path: Pa
     assert "split by account" in report
     proposed_metrics = {line.split(",")[1] for line in proposal.read_text().splitlines()[1:]}
     assert proposed_metrics == EXAMPLE_METRICS
+
+
+def test_without_a_support_desk_the_other_metrics_carry_the_score(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    deployment = project / "deployments" / "no_support"
+    shutil.copytree(project / "seeds", deployment / "seeds")
+    (deployment / "deployment.yml").write_text(yaml.safe_dump(
+        {"raw_data": {"dir": str(SAMPLE_DATA_DIR)},
+         "vars": {"absent_raw_tables": ["support.support_tickets"]}}
+    ))
+    db_path = tmp_path / "no_support.duckdb"
+
+    completed = run_deployment(
+        deployment, "refresh", "--db-path", str(db_path), "--target-path", str(tmp_path / "t"),
+        project_dir=project,
+    )
+
+    assert completed.returncode == 0, output_of(completed)
+    categories = {row[0] for row in query(
+        db_path, "select distinct category from health.customer_health_score_components"
+    )}
+    assert categories == {"usage", "billing"}
+    # the support and CSAT weights are renormalised over the usage and billing metrics
+    assert query(
+        db_path,
+        """
+        select count(*), round(min(total), 9), round(max(total), 9) from (
+            select account_id, sum(effective_weight) as total
+            from health.customer_health_score_components
+            group by account_id
+        ) as weights
+        """,
+    ) == [(500, 1.0, 1.0)]
+    assert query(
+        db_path,
+        "select count(support_score), count(satisfaction_score), max(metrics_expected)"
+        " from health.customer_health_scores",
+    ) == [(0, 0, 10)]
