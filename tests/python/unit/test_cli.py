@@ -16,7 +16,7 @@ from customer_health.errors import EXIT_CODES, BadInputError, InfrastructureErro
 
 COMMANDS = (
     "refresh", "backfill", "gate", "publish", "load", "summary", "export", "check-config",
-    "backtest", "calibrate", "generate", "benchmark",
+    "backtest", "calibrate", "generate", "benchmark", "deployment", "contract",
 )
 
 
@@ -132,3 +132,20 @@ def test_a_file_that_is_not_a_database_is_an_infrastructure_failure(tmp_path: Pa
     ])
     assert_clean_failure(completed, InfrastructureError.exit_code)
     assert f"cannot open {db_path}" in last_line(completed)
+
+
+def test_deployment_shows_the_chosen_deployment_and_its_vars() -> None:
+    sample = run_health("deployment")
+    example = run_health("--deployment", ["deployments/contracts_example", "deployment", "--vars"])
+
+    assert sample.returncode == 0, sample.stderr
+    assert sample.stdout.startswith("deployment: sample (bundled sample)")
+    assert example.returncode == 0, example.stderr
+    assert "crm.accounts: customers" in example.stdout
+
+
+def test_a_missing_deployment_folder_is_bad_input() -> None:
+    completed = run_health("--deployment", ["deployments/nowhere", "deployment"])
+
+    assert_clean_failure(completed, BadInputError.exit_code)
+    assert "has no deployment.yml" in last_line(completed)
