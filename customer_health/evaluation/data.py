@@ -55,6 +55,10 @@ ACCOUNT_OUTCOMES = "staging.stg_crm__account_outcomes"
 # Read whatever the labels: the score history (the calibration adds the component history).
 REQUIRED_RELATIONS = (HISTORY,)
 LABELLED = "bt_labelled"
+# The history columns a labelled row carries.
+HISTORY_COLUMNS = (
+    "account_id, as_of_date, health_score, grade, status, segment, lifecycle_stage, plan_tier"
+)
 GROUP_COLUMNS = ("grade", "status", "segment", "lifecycle_stage", "plan_tier")
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -356,8 +360,7 @@ def build_labelled(con: duckdb.DuckDBPyConnection, window: LabelWindow) -> None:
         f"""
         create or replace temp table {LABELLED} as
         with history as (
-            select account_id, as_of_date, health_score, grade, status, segment,
-                   lifecycle_stage, plan_tier
+            select {HISTORY_COLUMNS}
             from {HISTORY}
             where (cast($date_from as date) is null or as_of_date >= cast($date_from as date))
               and (cast($date_to as date) is null or as_of_date <= cast($date_to as date))
@@ -401,8 +404,7 @@ def build_snapshot_labelled(con: duckdb.DuckDBPyConnection, window: LabelWindow)
         f"""
         create or replace temp table {LABELLED} as
         with history as (
-            select account_id, as_of_date, health_score, grade, status, segment,
-                   lifecycle_stage, plan_tier
+            select {HISTORY_COLUMNS}
             from {HISTORY}
             where as_of_date = $snapshot
         ),
