@@ -1,7 +1,8 @@
 """The second example (deployments/contracts_example: customers and contracts in one snapshot, no
 usage, tickets or churn events; churn as an outcome column) is scored, gated, published,
-backtested and calibrated through its configuration alone; a renamed raw file is found by
-configuration; and the sample without its support desk scores on what is left."""
+backtested and calibrated through its configuration alone (its files are found under names of
+its own: test_raw_table_rename.py renames one of the sample's), and the sample without its support
+desk scores on what is left."""
 
 from __future__ import annotations
 
@@ -117,25 +118,6 @@ def test_the_snapshot_backtest_finds_the_planted_signal(published: Path, tmp_pat
     assert report["parameters"]["snapshot_date"] == SNAPSHOT.isoformat()
     assert report["metrics"]["auc"]["estimate"] > 0.7
     assert "snapshot" in (tmp_path / "backtest.md").read_text()
-
-
-def test_a_renamed_raw_file_is_found_through_configuration(tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project")
-    deployment = shutil.copytree(EXAMPLE, project / "deployments" / "renamed")
-    (deployment / "data" / "customers.csv").rename(deployment / "data" / "crm_export.csv")
-    config_file = deployment / "deployment.yml"
-    config = yaml.safe_load(config_file.read_text())
-    config["vars"]["raw_identifiers"]["crm.accounts"] = "crm_export"
-    config_file.write_text(yaml.safe_dump(config))
-
-    completed = run_deployment(
-        deployment, "refresh", "--db-path", str(tmp_path / "renamed.duckdb"),
-        "--target-path", str(tmp_path / "target"), project_dir=project,
-    )
-
-    assert completed.returncode == 0, output_of(completed)
-    assert query(tmp_path / "renamed.duckdb",
-                 "select count(*) from health.customer_health_scores") == [(CUSTOMERS,)]
 
 
 def test_calibration_splits_the_snapshots_accounts(published: Path, tmp_path: Path) -> None:
