@@ -4,9 +4,14 @@
     attribute__<column>; its stg_<source>__<entity>_attributes model lists them long, one row per
     key and attribute, so that models never depend on which attributes a deployment has. -#}
 
-{#- The attribute columns a deployment keeps for raw table `name` ('<source>.<table>'). -#}
+{#- The attribute columns a deployment keeps for raw table `name` ('<source>.<table>'), trimmed
+    and lowercase (raw_rows reads them under those names). -#}
 {% macro attribute_columns(name) -%}
-    {{ return((var('attribute_columns') or {}).get(name, [])) }}
+    {%- set names = [] -%}
+    {%- for column in (var('attribute_columns') or {}).get(name, []) -%}
+        {%- do names.append(column | trim | lower) -%}
+    {%- endfor -%}
+    {{ return(names) }}
 {%- endmacro %}
 
 

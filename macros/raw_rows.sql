@@ -148,7 +148,7 @@
             {%- do selected.append('cast(null as ' ~ dbt.type_string() ~ ') as ' ~ column.name) -%}
         {%- endif -%}
     {%- endfor -%}
-    {%- for attribute in raw_attribute_columns(source) -%}
+    {%- for attribute in attribute_columns(source.source_name ~ '.' ~ source.name) -%}
         {%- if attribute in read_names -%}
             {{ exceptions.raise_compiler_error('var attribute_columns lists ' ~ attribute
                 ~ ' for raw table ' ~ table ~ ', which declares it already' ~ contract) }}
@@ -169,18 +169,6 @@
             ~ contract) -%}
     {%- endif -%}
     {{ return(selected) }}
-{%- endmacro %}
-
-
-{#- The attribute columns a deployment keeps for a raw table (var attribute_columns, keyed
-    '<source>.<table>'), lowercase. -#}
-{% macro raw_attribute_columns(source) -%}
-    {%- set listed = var('attribute_columns', {}) or {} -%}
-    {%- set names = [] -%}
-    {%- for name in listed.get(source.source_name ~ '.' ~ source.name, []) -%}
-        {%- do names.append(name | trim | lower) -%}
-    {%- endfor -%}
-    {{ return(names) }}
 {%- endmacro %}
 
 

@@ -86,7 +86,7 @@ profile_metric_rows as (
 account_attribute_values as (
     {%- for metric_name, attribute in attribute_metrics.items() %}
     {%- set table = attribute.rsplit('.', 1)[0] %}
-    {%- set column = attribute.rsplit('.', 1)[1] %}
+    {%- set column = attribute.rsplit('.', 1)[1] | trim | lower %}
     {%- if table not in attribute_rows_of or column not in attribute_columns(table) %}
     {{ exceptions.raise_compiler_error(
         'var attribute_metrics: ' ~ metric_name ~ " reads '" ~ attribute ~ "', which is not an "

@@ -10,7 +10,7 @@ with
 account_attributes as (
 
     select * from {{ ref('stg_crm__account_attributes') }}
-    where attribute_name = '{{ var("snapshot_outcome_column") }}'
+    where attribute_name = '{{ var("snapshot_outcome_column") | trim | lower }}'
 
 ),
 

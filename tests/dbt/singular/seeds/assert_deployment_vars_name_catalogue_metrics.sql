@@ -48,7 +48,7 @@ outcome_metrics as (
     where
         1 = 0
         {%- for metric, attribute in (var('attribute_metrics') or {}).items()
-            if outcome and attribute == 'crm.accounts.' ~ outcome %}
+            if outcome and attribute | lower == 'crm.accounts.' ~ outcome | lower %}
         or metric_name = '{{ metric }}'
         {%- endfor %}
 
