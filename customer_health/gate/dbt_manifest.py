@@ -9,17 +9,15 @@ only: types are the SQL's job.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from customer_health.deployment import current_deployment
+from customer_health.dbt_project import parse_project
 from customer_health.errors import BadInputError
-from customer_health.settings import PROJECT_DIR
+from customer_health.settings import DEFAULT_TARGET
 
 MANIFEST_FILE = "manifest.json"
 RELATION_TYPES = ("model", "seed", "snapshot")
@@ -90,26 +88,12 @@ def load_manifest(path: Path) -> DbtManifest:
 
 
 def parse_manifest(target_path: Path) -> DbtManifest:
-    """Parse the project into target_path (`dbt parse`: no database) and read its manifest."""
-    from customer_health.pipeline.dbt import dbt_executable
-
-    deployment = current_deployment(PROJECT_DIR)
-    completed = subprocess.run(
-        [
-            dbt_executable(), "parse", "--quiet",
-            "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-            "--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs"),
-            "--vars", json.dumps(dict(deployment.dbt_vars)),
-        ],
-        capture_output=True, text=True, check=False,
-        env={
-            **os.environ, **deployment.env(),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DO_NOT_TRACK": "1",
-        },
-    )
-    if completed.returncode != 0:
-        output = (completed.stdout + completed.stderr).strip()[-2000:]
-        raise ManifestError(f"`dbt parse` failed: {output}")
+    """Parse the project into target_path (`dbt parse` of the deployment scored: no database)
+    and read its manifest."""
+    try:
+        parse_project(Path(target_path), DEFAULT_TARGET)
+    except BadInputError as error:
+        raise ManifestError(str(error)) from error
     return load_manifest(manifest_path(target_path))
 
 
