@@ -18,8 +18,9 @@ from pathlib import Path
 from string import Template
 
 import duckdb
-import yaml
 
+from customer_health.dbt_project import project_config
+from customer_health.deployment import current_deployment
 from customer_health.engines.warehouse import duckdb_settings
 from customer_health.settings import PROJECT_DIR
 
@@ -46,10 +47,6 @@ def sql_string(text: str) -> str:
     return str(text).replace("'", "''")
 
 
-def project_config(project_dir: Path) -> dict:
-    return yaml.safe_load((Path(project_dir) / "dbt_project.yml").read_text(encoding="utf-8"))
-
-
 def project_vars(project_dir: Path, overrides: Mapping[str, object] | None = None) -> dict:
     """The dbt vars the floor needs, from dbt_project.yml (then overrides), as SQL text."""
     values = {**(project_config(project_dir).get("vars") or {}), **(overrides or {})}
@@ -67,8 +64,8 @@ def project_vars(project_dir: Path, overrides: Mapping[str, object] | None = Non
 
 
 def default_seeds_dir(project_dir: Path) -> Path:
-    seed_paths = project_config(project_dir).get("seed-paths") or ["seeds"]
-    return Path(project_dir) / seed_paths[0]
+    """The seeds of the deployment scored (the bundled sample's by default)."""
+    return current_deployment(Path(project_dir)).seeds_dir
 
 
 def render_floor_sql(
