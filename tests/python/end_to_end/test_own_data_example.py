@@ -170,3 +170,38 @@ def test_without_a_support_desk_the_other_metrics_carry_the_score(tmp_path: Path
         "select count(support_score), count(satisfaction_score), max(metrics_expected)"
         " from health.customer_health_scores",
     ) == [(0, 0, 10)]
+
+
+@pytest.mark.engines
+def test_the_example_publishes_the_same_scores_on_postgresql(
+    published: Path, postgres_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Load, refresh and export on PostgreSQL; the export equals DuckDB's, byte for byte."""
+    import psycopg2
+
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("create database contracts_example")
+    admin.close()
+    env = clean_env({**postgres_env, "PGDATABASE": "contracts_example",
+                     "HEALTH_DEPLOYMENT": str(EXAMPLE)})
+    relations = ["--relation", "customer_health_scores",
+                 "--relation", "customer_health_score_components"]
+    for command, args in (
+        ("load", ["--target", "postgres"]),
+        ("refresh", ["--target", "postgres", "--target-path", str(tmp_path / "target")]),
+        ("export", ["--target", "postgres", *relations, "--out", str(tmp_path / "postgres")]),
+    ):
+        completed = run_health(command, ["--quiet", *args], env=env)
+        assert completed.returncode == 0, output_of(completed)
+    completed = run_deployment(
+        EXAMPLE, "export", "--db-path", str(published), *relations,
+        "--out", str(tmp_path / "duckdb"),
+    )
+    assert completed.returncode == 0, output_of(completed)
+
+    for name in ("customer_health_scores", "customer_health_score_components"):
+        duckdb_rows = (tmp_path / "duckdb" / f"{name}.csv").read_bytes()
+        assert duckdb_rows.count(b"\n") > CUSTOMERS
+        assert (tmp_path / "postgres" / f"{name}.csv").read_bytes() == duckdb_rows
