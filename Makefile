@@ -81,7 +81,7 @@ dbt-test: $(BIN)/health
 	$(SAMPLE) HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
 
 pytest: $(BIN)/health
-	$(SAMPLE) $(BIN)/python -m pytest tests/python -q
+	$(SAMPLE) $(BIN)/python -m pytest tests/python -q --durations=25
 
 ## test-engines: the sample through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
 ## the tests start and stop) and local Spark; published scores must be identical (also in pytest)
