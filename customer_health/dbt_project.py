@@ -23,7 +23,7 @@ from typing import Any, overload
 
 import yaml
 
-from customer_health.deployment import current_deployment
+from customer_health.deployment import DEPLOYMENT_ENV, current_deployment
 from customer_health.errors import BadInputError
 from customer_health.settings import (
     DEFAULT_TARGET,
@@ -328,12 +328,36 @@ def adapter_type(target: str, project_dir: Path = PROJECT_DIR) -> str:
     return str(outputs[target]["type"])
 
 
+def parsed_for_deployment(target_path: Path, project_dir: Path = PROJECT_DIR) -> bool:
+    """Whether the manifest in target_path was parsed for the deployment scored now (its folder
+    and vars): another deployment's manifest names other raw tables. A manifest without a
+    signature of its own (a plain `dbt parse`, written after the last signature) counts as the
+    bundled sample's."""
+    deployment = current_deployment(project_dir)
+    manifest_path = target_path / MANIFEST_FILE
+    signature_path = target_path / PARSE_SIGNATURE_FILE
+    if (
+        not signature_path.is_file()
+        or signature_path.stat().st_mtime_ns < manifest_path.stat().st_mtime_ns
+    ):
+        return deployment.is_sample
+    signature = json.loads(signature_path.read_text(encoding="utf-8")) or {}
+    parsed_vars = signature.get("vars") or {}
+    parsed_folder = (signature.get("env") or {}).get(DEPLOYMENT_ENV)
+    return parsed_folder == deployment.env().get(DEPLOYMENT_ENV) and all(
+        parsed_vars.get(name) == value for name, value in deployment.dbt_vars.items()
+    )
+
+
 def load_manifest(
     target_path: Path, target: str = DEFAULT_TARGET, project_dir: Path = PROJECT_DIR
 ) -> dict[str, Any]:
-    """The project's manifest for the target, parsed first when missing or stale."""
+    """The project's manifest for the target, parsed first when missing, stale, or parsed for
+    another deployment."""
     manifest_path = target_path / MANIFEST_FILE
-    if not manifest_is_fresh(manifest_path, adapter_type(target, project_dir), project_dir):
+    if not manifest_is_fresh(
+        manifest_path, adapter_type(target, project_dir), project_dir
+    ) or not parsed_for_deployment(target_path, project_dir):
         parse_project(target_path, target, project_dir)
     with manifest_path.open(encoding="utf-8") as handle:
         return json.load(handle)

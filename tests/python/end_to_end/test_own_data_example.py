@@ -189,7 +189,7 @@ def test_the_example_publishes_the_same_scores_on_postgresql(
     relations = ["--relation", "customer_health_scores",
                  "--relation", "customer_health_score_components"]
     for command, args in (
-        ("load", ["--target", "postgres"]),
+        ("load", ["--target", "postgres", "--target-path", str(tmp_path / "target")]),
         ("refresh", ["--target", "postgres", "--target-path", str(tmp_path / "target")]),
         ("export", ["--target", "postgres", *relations, "--out", str(tmp_path / "postgres")]),
     ):

@@ -3,12 +3,18 @@ deployment.yml are refused with the file and the key named."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from customer_health.dbt_project import (
+    PARSE_SIGNATURE_FILE,
+    ParseContext,
+    parsed_for_deployment,
+)
 from customer_health.deployment import DeploymentError, current_deployment, load_deployment
 from customer_health.scoring_config import scoring_config_version
 from customer_health.settings import PROJECT_DIR
@@ -110,3 +116,21 @@ def test_the_scoring_config_version_hashes_the_deployments_seeds(
     bands = folder / "seeds" / "scoring_bands.csv"
     bands.write_text(bands.read_text().replace("low activity", "quiet"))
     assert scoring_config_version(project_dir=project) != sample_version
+
+
+def test_a_manifest_parsed_for_another_deployment_is_not_reused(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The raw tables `health load` and the gate read come from the manifest: one parsed for the
+    example (other tables) must be parsed again for the sample, and the other way round."""
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("{}")
+    monkeypatch.delenv("HEALTH_DEPLOYMENT", raising=False)
+    assert parsed_for_deployment(tmp_path)  # a plain dbt parse: the sample's
+
+    example = load_deployment(EXAMPLE, PROJECT_DIR)
+    signature = ParseContext(example.dbt_vars, example.env()).signature()
+    (tmp_path / PARSE_SIGNATURE_FILE).write_text(json.dumps(signature))
+    assert not parsed_for_deployment(tmp_path)
+    monkeypatch.setenv("HEALTH_DEPLOYMENT", str(EXAMPLE))
+    assert parsed_for_deployment(tmp_path)
