@@ -16,7 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.project import SAMPLE_DATA_DIR, clean_env, output_of, run_health
+from helpers.project import (
+    SAMPLE_DATA_DIR,
+    clean_env,
+    create_postgres_database,
+    output_of,
+    run_health,
+)
 
 READERS = 8
 AS_OF_DATES = ("2024-10-31", "2024-11-30", "2024-12-31")
@@ -144,13 +150,7 @@ def test_duckdb_readers_keep_reading_during_refreshes_and_a_rollback(tmp_path: P
 def test_postgres_readers_keep_reading_during_refreshes_and_a_rollback(
     postgres_env: dict[str, str], tmp_path: Path
 ) -> None:
-    import psycopg2
-
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("create database readers")
-    admin.close()
+    create_postgres_database("readers")
     env = clean_env({**postgres_env, "PGDATABASE": "readers"})
     load = run_health("load", ["--target", "postgres", "--raw-data-dir", str(SAMPLE_DATA_DIR)], env)
     assert load.returncode == 0, output_of(load)

@@ -20,6 +20,7 @@ from helpers.project import (
     SAMPLE_DATA_DIR,
     clean_env,
     copy_project,
+    create_postgres_database,
     output_of,
     run_health,
 )
@@ -177,13 +178,7 @@ def test_the_example_publishes_the_same_scores_on_postgresql(
     published: Path, postgres_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Load, refresh and export on PostgreSQL; the export equals DuckDB's, byte for byte."""
-    import psycopg2
-
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("create database contracts_example")
-    admin.close()
+    create_postgres_database("contracts_example")
     env = clean_env({**postgres_env, "PGDATABASE": "contracts_example",
                      "HEALTH_DEPLOYMENT": str(EXAMPLE)})
     relations = ["--relation", "customer_health_scores",

@@ -114,3 +114,14 @@ def wait_for_process_group_to_end(group: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"process group {group} is still alive after SIGKILL")
+
+
+def create_postgres_database(name: str) -> None:
+    """A database of the test's own on the scratch cluster (the PG* variables in os.environ)."""
+    import psycopg2
+
+    admin = psycopg2.connect(dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"create database {name}")
+    admin.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from helpers.project import REPO_DIR, clean_env, output_of, run_health
+from helpers.project import REPO_DIR, clean_env, create_postgres_database, output_of, run_health
 
 from customer_health.contract import CONTRACT_DOC
 
@@ -182,11 +182,7 @@ def test_postgres_a_raw_table_without_an_optional_column_builds_its_base_model(
 ) -> None:
     import psycopg2
 
-    admin = psycopg2.connect(dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("create database health_contract")
-    admin.close()
+    create_postgres_database("health_contract")
     columns = [name for name in ACCOUNTS[0] if name not in ("industry", "CRM_Owner")]
     with psycopg2.connect(dbname="health_contract") as connection, connection.cursor() as cursor:
         cursor.execute("create schema raw")
