@@ -10,3 +10,9 @@
     ({{ column }} < cast('{{ var("plausible_dates").min }}' as date)
         or {{ column }} > cast('{{ var("plausible_dates").max }}' as date))
 {%- endmacro %}
+
+{#- A timestamp after this run started: an event cannot have happened yet (quarantined as
+    dated_in_future). -#}
+{% macro is_after_run_start(column) -%}
+    {{ column }} > cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}

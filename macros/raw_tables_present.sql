@@ -5,7 +5,10 @@
 
 {#- The raw tables a deployment may go without, as '<source>.<table>'. -#}
 {% macro optional_raw_tables() -%}
-    {{ return(['product_usage.feature_usage', 'support.support_tickets', 'crm.churn_events']) }}
+    {{ return([
+        'product_usage.feature_usage', 'support.support_tickets', 'crm.churn_events',
+        'engagement.engagement_events', 'survey.nps_responses',
+    ]) }}
 {%- endmacro %}
 
 

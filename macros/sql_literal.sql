@@ -6,3 +6,11 @@
         '{{ value | string | replace("'", "''") }}'
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Text values as a comma-separated list of SQL literals, for `in (...)`. -#}
+{% macro sql_literal_list(values) -%}
+    {%- for value in values -%}
+        {{ sql_literal(value) }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

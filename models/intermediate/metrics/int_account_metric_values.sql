@@ -1,9 +1,9 @@
 {#- Every scored metric value per account and as-of date (null = no data, N/A): the metrics of the
-    catalogue (seed metric_definitions) that the deployment scores. A metric is not scored when it
-    is listed in var `disabled_metrics`, or when the raw table it needs is absent (var
+    catalogue that the deployment scores (int_scored_metrics). A metric is not scored when it is
+    listed in var `disabled_metrics`, or when the raw table it needs is absent (var
     `absent_raw_tables`: its metric model is then disabled, so it has no rows). Either way it is
     left out of every account's score, and the weights of the other metrics are renormalised
-    (int_account_metric_contributions, int_account_scores). -#}
+    (int_segment_weights, int_account_metric_contributions). -#}
 {%- set metric_models = ['int_account_billing_metrics', 'int_account_attribute_metrics'] %}
 {%- if raw_table_present('product_usage.feature_usage') %}
 {%- do metric_models.append('int_account_usage_metrics') %}
@@ -11,12 +11,18 @@
 {%- if raw_table_present('support.support_tickets') %}
 {%- do metric_models.append('int_account_support_metrics') %}
 {%- endif %}
+{%- if raw_table_present('engagement.engagement_events') %}
+{%- do metric_models.append('int_account_engagement_metrics') %}
+{%- endif %}
+{%- if raw_table_present('survey.nps_responses') %}
+{%- do metric_models.append('int_account_nps_metrics') %}
+{%- endif %}
 
 with
 
-metric_definitions as (
+scored_metrics as (
 
-    select * from {{ ref('metric_definitions') }}
+    select * from {{ ref('int_scored_metrics') }}
 
 ),
 
@@ -54,15 +60,8 @@ final as (
         computed.metric_value
 
     from computed
-    inner join metric_definitions
-        on computed.metric_name = metric_definitions.metric_name
-    {%- if var('disabled_metrics') %}
-    where computed.metric_name not in (
-        {%- for metric in var('disabled_metrics') %}
-        '{{ metric }}'{{ ',' if not loop.last }}
-        {%- endfor %}
-    )
-    {%- endif %}
+    inner join scored_metrics
+        on computed.metric_name = scored_metrics.metric_name
 
 )
 

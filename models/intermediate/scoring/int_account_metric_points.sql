@@ -1,5 +1,5 @@
 {#- Points (0-100) per account, as-of date and metric, from the scoring_bands seed, with the
-    segment's weight from segment_weights. A band with equal points at both ends is a step; with
+    segment's weight (int_segment_weights). A band with equal points at both ends is a step; with
     different points and both bounds set, points run linearly from lower to upper bound.
     Segment-specific bands win over '*' bands. A metric with no data gets the metric's
     `missing_points` if configured, else no points (it is left out and the weights of the other
@@ -33,7 +33,7 @@ scoring_bands as (
 
 segment_weights as (
 
-    select * from {{ ref('segment_weights') }}
+    select * from {{ ref('int_segment_weights') }}
 
 ),
 

@@ -17,6 +17,12 @@
 {% endif -%}
 {% if raw_table_present('support.support_tickets') -%}
 -- depends_on: {{ ref('base_support__support_tickets') }}
+{% endif -%}
+{% if raw_table_present('engagement.engagement_events') -%}
+-- depends_on: {{ ref('base_engagement__engagement_events') }}
+{% endif -%}
+{% if raw_table_present('survey.nps_responses') -%}
+-- depends_on: {{ ref('base_survey__nps_responses') }}
 {% endif %}
 with
 

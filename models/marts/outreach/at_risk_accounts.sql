@@ -1,6 +1,9 @@
 {#- Outreach list: accounts in any status but the best one of the health_statuses seed (at risk,
-    unhealthy), largest annual revenue at risk (MRR x var arr_months) first, with the reasons in
-    words. -#}
+    unhealthy), and, where the deployment has an NPS survey, detractors whose usage is falling
+    (latest response in the NPS window a detractor's, and the metric var detractor_usage_metric
+    at most var detractor_max_usage_change) whatever their status. Largest annual revenue at
+    risk (MRR x var arr_months) first, with the reasons in words. -#}
+{%- set has_nps = raw_table_present('survey.nps_responses') %}
 
 with
 
@@ -26,34 +29,94 @@ ranked_statuses as (
 
 ),
 
-final as (
+{% if has_nps -%}
+falling_usage as (
+
+    select * from {{ ref('customer_health_score_components') }}
+    {#- null: the deployment has no such metric, and no detractors join the list #}
+    where
+        metric_name = {{ sql_literal(var('detractor_usage_metric')) }}
+        and metric_value <= {{ var('detractor_max_usage_change') }}
+
+),
+
+detractors as (
 
     select
-        scores.account_id,
-        scores.as_of_date,
-        scores.account_name,
-        scores.segment,
-        scores.health_score,
-        scores.grade,
-        scores.status,
-        scores.mrr_amount * {{ var('arr_months') }} as arr_at_risk,
-        -- bigint on every engine (Spark's row_number() is an int).
-        cast(row_number() over (
-            partition by scores.as_of_date
-            order by scores.mrr_amount desc, scores.health_score asc, scores.account_id asc
-        ) as bigint) as outreach_rank,
+        responses.account_id,
+        responses.as_of_date,
+        responses.nps_score,
         {{ dbt.concat([
-            "'Score '", number_text("scores.health_score"),
-            "' ('", 'scores.grade', "'): '",
-            "coalesce(scores.driver_1, 'no single metric stands out')",
-            "coalesce(" ~ dbt.concat(["'; '", 'scores.driver_2']) ~ ", '')",
-            "coalesce(" ~ dbt.concat(["'; '", 'scores.driver_3']) ~ ", '')",
-        ]) }} as reason
+            "'NPS detractor: '", number_text('responses.nps_score'), "' of 10 on '",
+            'cast(responses.responded_date as ' ~ dbt.type_string() ~ ')', "', and '",
+            'falling_usage.display_name', "' '",
+            format_metric_value('falling_usage.metric_value', 'falling_usage.unit'),
+        ]) }} as detractor_reason
+
+    from {{ ref('int_account_nps_responses_in_window') }} as responses
+    inner join falling_usage
+        on
+            responses.account_id = falling_usage.account_id
+            and responses.as_of_date = falling_usage.as_of_date
+    where responses.response_recency = 1 and responses.nps_category = 'detractor'
+
+),
+
+{% endif -%}
+
+listed as (
+
+    select
+        scores.*,
+        ranked_statuses.is_best_status,
+        {%- if has_nps %}
+        detractors.nps_score as latest_nps_score,
+        detractors.detractor_reason
+        {%- else %}
+        cast(null as {{ dbt.type_bigint() }}) as latest_nps_score,
+        cast(null as {{ dbt.type_string() }}) as detractor_reason
+        {%- endif %}
 
     from scores
     inner join ranked_statuses
         on scores.status = ranked_statuses.status
-    where not ranked_statuses.is_best_status
+    {%- if has_nps %}
+    left join detractors
+        on
+            scores.account_id = detractors.account_id
+            and scores.as_of_date = detractors.as_of_date
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        account_id,
+        as_of_date,
+        account_name,
+        segment,
+        health_score,
+        grade,
+        status,
+        mrr_amount * {{ var('arr_months') }} as arr_at_risk,
+        -- bigint on every engine (Spark's row_number() is an int).
+        cast(row_number() over (
+            partition by as_of_date
+            order by mrr_amount desc, health_score asc, account_id asc
+        ) as bigint) as outreach_rank,
+        {{ dbt.concat([
+            "'Score '", number_text("health_score"),
+            "' ('", 'grade', "'): '",
+            "coalesce(driver_1, 'no single metric stands out')",
+            "coalesce(" ~ dbt.concat(["'; '", 'driver_2']) ~ ", '')",
+            "coalesce(" ~ dbt.concat(["'; '", 'driver_3']) ~ ", '')",
+            "coalesce(" ~ dbt.concat(["'; '", 'detractor_reason']) ~ ", '')",
+        ]) }} as reason,
+        latest_nps_score
+
+    from listed
+    where not is_best_status or detractor_reason is not null
 
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -11,12 +12,21 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from helpers.fingerprint import published_values_digest
+
+from customer_health.dbt_project import project_config
 from customer_health.engines.warehouse import connect, working_database
 from customer_health.pipeline.summary import build_summary
 from customer_health.scoring_config import scoring_config_version
 from customer_health.settings import PROJECT_DIR, PipelinePaths
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
+# What the bundled sample published before the engagement family (engagement events, NPS) was
+# added: per relation, the value columns then, the row count and an md5 of the values.
+# Regenerate only for a change meant to alter the sample's scores:
+#   PYTHONPATH=tests/python python -c "import json, pathlib; from helpers.fingerprint import
+#   published_values_digest as d; print(json.dumps(d(pathlib.Path('<served .duckdb>')), indent=1))"
+SAMPLE_GOLDEN = Path(__file__).parents[1] / "golden" / "sample_published_values.json"
 DBT = Path(sys.executable).parent / "dbt"
 
 
@@ -47,8 +57,33 @@ def test_sample_data_publishes_one_valid_score_per_account(published_sample) -> 
         "select min(n), max(n) from (select count(*) n from health.customer_health_score_components"
         " group by account_id)",
     )[0]
-    defined_metrics = len((PROJECT_DIR / "seeds/metric_definitions.csv").read_text().splitlines())
-    assert metrics_per_account == (defined_metrics - 1, defined_metrics - 1)
+    # every catalogue metric but those of the raw tables the sample does not have
+    absent = project_config()["vars"]["absent_raw_tables"]
+    with (PROJECT_DIR / "seeds/metric_definitions.csv").open() as catalogue:
+        scored = [row for row in csv.DictReader(catalogue) if row["raw_table"] not in absent]
+    assert absent and len(scored) == 15
+    assert metrics_per_account == (len(scored), len(scored))
+
+
+def test_sample_publishes_exactly_what_it_published_before(published_sample) -> None:
+    """Optional families the sample lacks change nothing it publishes: every value column of
+    every relation is byte for byte what the golden file recorded, and the columns added since
+    (engagement_score, latest_nps_score) are null in every row."""
+    db_path, _ = published_sample
+    golden = json.loads(SAMPLE_GOLDEN.read_text())
+    assert published_values_digest(
+        db_path, {table: entry["columns"] for table, entry in golden.items()}
+    ) == golden
+    added = [
+        (table, column)
+        for table, columns in published_values_digest(db_path).items()
+        for column in columns["columns"]
+        if table in golden and column not in golden[table]["columns"]
+    ]
+    assert ("customer_health_scores", "engagement_score") in added
+    for table, column in added:
+        assert query(db_path, f'select count("{column}") from health."{table}"') == [(0,)], (
+            table, column)
 
 
 def test_every_dropped_raw_row_is_in_the_quarantine(published_sample) -> None:

@@ -48,3 +48,37 @@ def health_checksums(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
         ).fetchone()
         checksums[table] = f"{names} | {count} rows | {total}"
     return checksums
+
+
+# Columns that name a run or a configuration, not a published value.
+RUN_COLUMNS = ("dbt_invocation_id", "scoring_config_version")
+
+
+def published_values_digest(
+    db_path: Path, columns_by_relation: dict[str, list[str]] | None = None
+) -> dict[str, dict]:
+    """Per scored relation in schema `health` (not the publish log): its value columns (all but
+    RUN_COLUMNS, or the ones `columns_by_relation` names), its row count and an
+    order-independent md5 of those columns' values, so that a later version of the project can
+    prove it publishes the same values for the same input."""
+    with duckdb.connect(str(db_path), read_only=True) as connection:
+        if columns_by_relation is None:
+            listed = connection.execute(
+                "select table_name, list(column_name order by ordinal_position) "
+                "from information_schema.columns where table_schema = 'health' "
+                "and table_name <> 'publish_log' group by table_name"
+            ).fetchall()
+            columns_by_relation = {
+                table: [column for column in columns if column not in RUN_COLUMNS]
+                for table, columns in listed
+            }
+        digest = {}
+        for table, columns in sorted(columns_by_relation.items()):
+            selected = ", ".join(f'"{column}"' for column in columns)
+            count, md5 = connection.execute(
+                "select count(*), md5(coalesce(string_agg(row_hash, '' order by row_hash), '')) "
+                f"from (select md5(cast(row({selected}) as varchar)) as row_hash "
+                f'from health."{table}")'
+            ).fetchone()
+            digest[table] = {"columns": columns, "rows": count, "md5": md5}
+    return digest

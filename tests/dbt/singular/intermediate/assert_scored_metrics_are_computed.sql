@@ -1,14 +1,7 @@
--- Every metric the deployment scores is computed: each catalogue metric (seed
--- metric_definitions) not switched off (var disabled_metrics) and whose raw table is present
--- (var absent_raw_tables) has values for the accounts scored. A catalogue row with a misspelt
+-- Every metric the deployment scores (int_scored_metrics: not switched off, its raw table
+-- present) has values for the accounts scored. A catalogue row with a misspelt
 -- or unknown metric name would otherwise just drop out of every score.
 with
-
-metric_definitions as (
-
-    select * from {{ ref('metric_definitions') }}
-
-),
 
 metric_values as (
 
@@ -18,16 +11,7 @@ metric_values as (
 
 scored_metrics as (
 
-    select metric_name
-    from metric_definitions
-    where
-        metric_name is not null
-    {%- for metric in var('disabled_metrics') or [] %}
-        and metric_name <> '{{ metric }}'
-    {%- endfor %}
-    {%- for table in var('absent_raw_tables') or [] %}
-        and raw_table <> '{{ table }}'
-    {%- endfor %}
+    select * from {{ ref('int_scored_metrics') }}
 
 ),
 

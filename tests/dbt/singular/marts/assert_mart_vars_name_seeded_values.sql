@@ -25,6 +25,10 @@ named_metrics as (
     select
         'upsell_usage_metric' as var_name,
         {{ sql_literal(var('upsell_usage_metric')) }} as metric_name
+    union all
+    select
+        'detractor_usage_metric' as var_name,
+        {{ sql_literal(var('detractor_usage_metric')) }} as metric_name
 
 ),
 
