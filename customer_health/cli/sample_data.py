@@ -28,7 +28,7 @@ Shape = Enum("Shape", {name: name for name in SHAPES}, type=str)  # type: ignore
 DEFAULT_SHAPE = Shape(SHAPES[0])
 # Options of the RavenStack shape alone (their parameter names), and of the contracts shape alone.
 RAVENSTACK_ONLY = ("start_date", "end_date", "usage_rows_per_account_month", "quirks",
-                   "file_format", "hold_back_from")
+                   "file_format", "hold_back_from", "engagement")
 CONTRACTS_ONLY = ("snapshot_date",)
 
 
@@ -80,7 +80,17 @@ def generate(
         typer.Option(
             "--quirks",
             help="Inject RavenStack-like dirt: duplicate usage rows and ids, blanked "
-            "satisfaction scores.",
+            "satisfaction scores; with --engagement also events of an unknown channel (fax) "
+            "or dated in 2199, duplicate events and NPS scores of 11.",
+        ),
+    ] = False,
+    engagement: Annotated[
+        bool,
+        typer.Option(
+            "--engagement",
+            help="Also write ravenstack_engagement_events and ravenstack_nps_responses "
+            "(email, in-app, web, meeting and community events; NPS survey answers): "
+            "engagement fades and NPS falls before churn. The other tables stay the same.",
         ),
     ] = False,
     file_format: Annotated[
@@ -95,8 +105,8 @@ def generate(
         dt.date | None,
         date_option(
             "--hold-back-from",
-            help="Parquet only: write usage and tickets dated on or after this day under "
-            "<out>/held_back/ (data that lands later).",
+            help="Parquet only: write usage, tickets, engagement events and NPS responses "
+            "dated on or after this day under <out>/held_back/ (data that lands later).",
         ),
     ] = None,
     snapshot_date: Annotated[
@@ -110,7 +120,8 @@ def generate(
     quiet: Quiet = False,
 ) -> None:
     """Generate deterministic raw data with planted churn drivers: shaped like the RavenStack
-    sample, or a contracts snapshot (a progress bar on stderr unless --quiet)."""
+    sample (with --engagement also engagement events and NPS responses), or a contracts
+    snapshot (a progress bar on stderr unless --quiet)."""
     refuse_options_of_the_other_shape(ctx, shape.value)
     configure_logging(quiet)
     if shape.value == "contracts":
@@ -129,6 +140,7 @@ def generate(
             start_date=start_date, end_date=end_date,
             usage_rate=usage_rows_per_account_month, quirks=quirks,
             file_format=file_format.value, hold_back_from=hold_back_from,
+            engagement=engagement,
         )
         with progress("generating", options.accounts, "accounts", quiet) as advance:
             generate_tables(options, on_progress=advance)

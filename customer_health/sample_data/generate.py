@@ -9,10 +9,20 @@ formats: comma delimiter, no quoting, CRLF line endings (as in the original file
 style but are a bijective scramble of a per-table counter, so they are unique (they grow wider
 than 6 hex digits beyond 16,777,216 rows).
 
+``--engagement`` adds two tables that RavenStack does not have, in the same formats:
+``ravenstack_engagement_events.csv`` (``event_id`` ``E-``, ``account_id``, ``occurred_at``,
+``channel``, ``event_type``, ``contact_id`` ``P-``, empty for anonymous web visits) and
+``ravenstack_nps_responses.csv`` (``response_id`` ``N-``, ``account_id``, ``responded_at``,
+``nps_score`` 0-10, ``contact_id``, ``comment``, often empty); timestamps as
+``YYYY-MM-DD HH:MM:SS``. Their rows are drawn in engagement.py from random streams of their own
+(``numpy.random.default_rng([seed, chunk, 2])``), so the five other tables are byte-identical
+with or without ``--engagement``.
+
 With ``--format parquet`` each table is instead a folder ``ravenstack_<table>/`` of typed Parquet
 part files (one per chunk), the append-only layout ``HEALTH_RAW_DATA_FORMAT=parquet`` reads;
-``--hold-back-from DAY`` writes the usage and tickets dated from DAY on under ``held_back/``, to be
-landed later as a new day's files (the benchmark's incremental refresh).
+``--hold-back-from DAY`` writes the usage and tickets (and engagement events and NPS responses)
+dated from DAY on under ``held_back/``, to be landed later as a new day's files (the benchmark's
+incremental refresh).
 
 Same arguments give byte-identical files. Accounts are generated in chunks (vectorised numpy, one
 ``numpy.random.default_rng([seed, chunk])`` per chunk) and each chunk is appended to the CSVs
@@ -22,7 +32,9 @@ Unlike the original data this data is clean: usage is dated inside a subscriptio
 activity starts on/after signup, churned accounts go quiet after their churn date, and
 ``accounts.churn_flag`` is True exactly for the accounts with a churn event (one event each).
 ``--quirks`` injects some RavenStack-like dirt (exact-duplicate usage rows, re-used usage_ids on
-rows with different content, extra tickets with an empty satisfaction_score).
+rows with different content, extra tickets with an empty satisfaction_score); with
+``--engagement`` also events of an unknown channel (``fax``), events dated in 2199, exact-duplicate
+events and NPS responses with a score of 11.
 
 Planted churn drivers
 ---------------------
@@ -47,6 +59,22 @@ Each account gets a latent risk ``r ~ Uniform(0, 1)``.
   with probability ``0.03 + 0.45 * r`` and an upgrade with probability ``0.30 - 0.20 * r``; the
   latest (always open) subscription has ``auto_renew_flag`` True with probability
   ``0.95 - 0.80 * r`` (earlier ones 0.8).
+* Engagement (``--engagement``): engagement fades and NPS falls before churn, and both are lower
+  for risky accounts all along. Each account has 1 + Binomial(4, 0.35) contacts and a lognormal
+  engagement ``level`` around 1; no event is dated on or after the churn date or before signup.
+  Email: a campaign every 14 days to every contact (``sent`` regardless of risk, until churn);
+  ``P(opened) = (0.55 - 0.30 * r) * (1 - 0.8 * p)``, and given an open ``P(clicked) =
+  (0.35 - 0.20 * r) * (1 - 0.8 * p)``, ``P(replied) = (0.10 - 0.06 * r) * (1 - 0.8 * p)``.
+  In-app prompts ``shown`` at ``5 * level * (1 - 0.8 * p)`` per month, ``P(clicked) = 0.40 -
+  0.25 * r``; web visits at ``4 * level * (1 - 0.5 * r) * (1 - 0.8 * p)`` per month (40% without
+  a contact). A business review about every 91 days, ``P(cancelled) = min(0.95, 0.08 + 0.35 * r
+  + 0.50 * p)``. Community members (probability ``0.30 - 0.15 * r``) post or reply at
+  ``3 * level * (1 - 0.8 * p)`` per month. About 19 events per account-month for an account
+  that does not churn.
+* NPS (``--engagement``): a survey about every 182 days per account, answered with probability
+  ``0.95 - 0.45 * r - 0.25 * p``; ``nps_score = clip(round(9.6 - 5 * r - 4 * p + Normal(0,
+  1.4)), 0, 10)``, so promoters (9-10) are common for low r and detractors (0-6) for high r and
+  near churn; 30% of responses carry a comment from a fixed list for the score's bucket.
 
 Account attributes (industry, country, referral source, plan, seats, trial) carry no signal.
 """
@@ -69,6 +97,25 @@ import numpy as np
 import pandas as pd
 
 from customer_health.engines.duckdb_paths import write_path
+from customer_health.sample_data.draws import (
+    DAYS_PER_MONTH,
+    add_id,
+    few,
+    ramp_progress,
+    segments,
+    thinned_days,
+    weighted_choice,
+)
+from customer_health.sample_data.engagement import (
+    EVENT_KINDS,
+    EVENTS_PER_MONTH,
+    NPS_COMMENTS,
+    add_event_quirks,
+    add_nps_quirks,
+    make_engagement_events,
+    make_nps_responses,
+    make_profile,
+)
 from customer_health.sample_data.options import GeneratorOptions
 
 LOG = logging.getLogger(__name__)
@@ -97,7 +144,15 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "churn_event_id", "account_id", "churn_date", "reason_code", "refund_amount_usd",
         "preceding_upgrade_flag", "preceding_downgrade_flag", "is_reactivation", "feedback_text",
     ),
+    # --engagement only
+    "engagement_events": (
+        "event_id", "account_id", "occurred_at", "channel", "event_type", "contact_id",
+    ),
+    "nps_responses": (
+        "response_id", "account_id", "responded_at", "nps_score", "contact_id", "comment",
+    ),
 }
+ENGAGEMENT_TABLES = ("engagement_events", "nps_responses")
 NEWLINE = "\r\n"
 
 INDUSTRIES = (("DevTools", 113), ("FinTech", 112), ("Cybersecurity", 100), ("HealthTech", 96),
@@ -119,16 +174,10 @@ N_FEATURES = 40
 CHURN_SCALE = 0.8
 RAMP_DAYS = 90
 USAGE_FLOOR = 0.1
-DAYS_PER_MONTH = 30.4375
 MAX_SUBSCRIPTIONS = 6
 MAX_RESOLUTION_HOURS = 72
-TARGET_USAGE_ROWS_PER_CHUNK = 1_000_000
+TARGET_ROWS_PER_CHUNK = 1_000_000
 MAX_CHUNK_ACCOUNTS = 50_000
-
-ID_BITS = 24
-ID_MASK = (1 << ID_BITS) - 1
-ID_MULTIPLIER = 0x9E3779  # odd, so multiplication mod 2**24 is a bijection
-ID_SALTS = {"A": 0x5B3A17, "S": 0x3C9E41, "U": 0x7A1D2F, "T": 0x46B0C9, "C": 0x2F8E63}
 
 
 @dataclass(frozen=True)
@@ -155,52 +204,9 @@ class Counters:
     usage: int = 0
     tickets: int = 0
     churn_events: int = 0
+    engagement_events: int = 0
+    nps_responses: int = 0
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_COLUMNS, 0))
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def weighted_choice(rng: np.random.Generator, options: Sequence[tuple[str, int]], n: int
-                    ) -> np.ndarray:
-    weights = np.array([w for _, w in options], dtype=np.float64)
-    return rng.choice(len(options), size=n, p=weights / weights.sum())
-
-
-def id_parts(num: np.ndarray, prefix: str) -> tuple[np.ndarray, np.ndarray]:
-    """Split counters into (high block, scrambled low 24 bits); unique counters stay unique."""
-    num = num.astype(np.int64)
-    low = ((num & ID_MASK) * ID_MULTIPLIER & ID_MASK) ^ ID_SALTS[prefix]
-    return num >> ID_BITS, low
-
-
-def add_id(frame: pd.DataFrame, column: str, num: np.ndarray, prefix: str) -> None:
-    high, low = id_parts(num, prefix)
-    frame[f"{column}_hi"] = high
-    frame[f"{column}_lo"] = low
-
-
-def segments(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Owner index and position-within-owner for rows repeated `counts` times per owner."""
-    owner = np.repeat(np.arange(len(counts)), counts)
-    starts = np.cumsum(counts) - counts
-    return owner, np.arange(len(owner)) - starts[owner]
-
-
-def ramp_progress(day: np.ndarray, churn_day: np.ndarray, ramp: int) -> np.ndarray:
-    """0 before the deterioration ramp (and for non-churners), rising linearly to 1 at churn."""
-    progress = (day - (churn_day - ramp)) / ramp
-    return np.where(churn_day >= 0, np.clip(progress, 0.0, 1.0), 0.0)
-
-
-def thinned_days(rng: np.random.Generator, start: np.ndarray, end: np.ndarray,
-                 rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson process per owner: uniform days in [start, end] at `rate` per day."""
-    length = np.maximum(end - start + 1, 0)
-    counts = rng.poisson(rate * length)
-    owner, _ = segments(counts)
-    day = start[owner] + np.floor(rng.random(len(owner)) * length[owner]).astype(np.int64)
-    return owner, day
 
 
 # ----------------------------------------------------------------------------- tables
@@ -395,10 +401,6 @@ def make_churn_events(rng: np.random.Generator, acc: pd.DataFrame, subs: pd.Data
 # ----------------------------------------------------------------------------- quirks
 
 
-def few(n: int) -> int:
-    return min(n // 2, max(2, n // 1000))
-
-
 def add_usage_quirks(rng: np.random.Generator, usage: pd.DataFrame) -> pd.DataFrame:
     """Re-use some usage_ids on rows with other content, then duplicate some rows exactly."""
     n, m = len(usage), few(len(usage))
@@ -454,6 +456,7 @@ def select_sql(table: str, start: dt.date, typed: bool = False) -> str:
     typed=True: the same columns with Parquet types (BOOLEAN, DATE, TIMESTAMP, BIGINT, DOUBLE).
     """
     day0 = f"DATE '{start.isoformat()}'"
+    at = f"CAST({day0} AS TIMESTAMP) + to_seconds(seconds)"
 
     def sql_bool(column: str) -> str:
         return sql_bool_value(column, typed)
@@ -489,6 +492,17 @@ def select_sql(table: str, start: dt.date, typed: bool = False) -> str:
             sql_bool("pre_down"), "false" if typed else "'False'",
             f"CASE WHEN feedback >= 0 THEN {sql_label('feedback', FEEDBACK)} END",
         ],
+        "engagement_events": [
+            sql_id("event_id", "E"), sql_id("account_id", "A"), at,
+            sql_label("kind", [channel for channel, _ in EVENT_KINDS]),
+            sql_label("kind", [event_type for _, event_type in EVENT_KINDS]),
+            f"CASE WHEN contact >= 0 THEN {sql_id('contact_id', 'P')} END",
+        ],
+        "nps_responses": [
+            sql_id("response_id", "N"), sql_id("account_id", "A"), at, "score",
+            sql_id("contact_id", "P"),
+            f"CASE WHEN comment >= 0 THEN {sql_label('comment', NPS_COMMENTS)} END",
+        ],
     }
     columns = TABLE_COLUMNS[table]
     return "SELECT " + ", ".join(
@@ -505,7 +519,8 @@ def table_folder(table: str) -> str:
 
 
 # Parquet: the column whose date decides whether a row is held back (--hold-back-from)
-HOLD_BACK_DATE_COLUMNS = {"feature_usage": "usage_date", "support_tickets": "submitted_at"}
+HOLD_BACK_DATE_COLUMNS = {"feature_usage": "usage_date", "support_tickets": "submitted_at",
+                          "engagement_events": "occurred_at", "nps_responses": "responded_at"}
 HELD_BACK_DIR = "held_back"
 
 
@@ -513,8 +528,9 @@ def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.Da
                         options: GeneratorOptions, index: int) -> None:
     """Write a chunk as part file ``<out>/ravenstack_<table>/part-<index>.parquet`` (typed).
 
-    With options.hold_back_from, usage and ticket rows dated on or after it go to the same path
-    under ``<out>/held_back/`` instead: data that lands later (benchmark's incremental day).
+    With options.hold_back_from, usage, ticket, engagement and NPS rows dated on or after it go
+    to the same path under ``<out>/held_back/`` instead: data that lands later (benchmark's
+    incremental day).
     """
     if frame.empty:
         return
@@ -578,9 +594,11 @@ def open_csvs(out_dir: Path, headers: dict[str, Sequence[str]]) -> Iterator[dict
 def chunk_size(options: GeneratorOptions) -> int:
     if options.chunk_accounts:
         return options.chunk_accounts
-    rows_per_account = options.usage_rate * options.n_days / DAYS_PER_MONTH
+    # with --engagement the events dominate; they bound the chunk instead of the usage rows
+    per_month = options.usage_rate + (EVENTS_PER_MONTH if options.engagement else 0.0)
+    rows_per_account = per_month * options.n_days / DAYS_PER_MONTH
     return int(min(MAX_CHUNK_ACCOUNTS,
-                   max(1_000, TARGET_USAGE_ROWS_PER_CHUNK // max(rows_per_account, 1.0))))
+                   max(1_000, TARGET_ROWS_PER_CHUNK // max(rows_per_account, 1.0))))
 
 
 def make_chunk(options: GeneratorOptions, tl: Timeline, index: int, first: int, n: int,
@@ -595,18 +613,43 @@ def make_chunk(options: GeneratorOptions, tl: Timeline, index: int, first: int, 
         quirk_rng = np.random.default_rng([options.seed, index, 1])
         usage = add_usage_quirks(quirk_rng, usage)
         tickets = add_ticket_quirks(quirk_rng, tickets)
-    return {"accounts": acc, "subscriptions": subs, "feature_usage": usage,
-            "support_tickets": tickets, "churn_events": churn}
+    tables = {"accounts": acc, "subscriptions": subs, "feature_usage": usage,
+              "support_tickets": tickets, "churn_events": churn}
+    if options.engagement:
+        tables.update(make_engagement_chunk(options, tl, index, acc, counters))
+    return tables
+
+
+def make_engagement_chunk(options: GeneratorOptions, tl: Timeline, index: int, acc: pd.DataFrame,
+                          counters: Counters) -> dict[str, pd.DataFrame]:
+    """The engagement tables of a chunk, from their own random streams (so that the other
+    tables are the same with or without --engagement)."""
+    rng = np.random.default_rng([options.seed, index, 2])
+    prof = make_profile(rng, acc)
+    events = make_engagement_events(rng, acc, prof, tl, counters)
+    responses = make_nps_responses(rng, acc, prof, tl, counters)
+    if options.quirks:
+        quirk_rng = np.random.default_rng([options.seed, index, 3])
+        events = add_event_quirks(quirk_rng, events, options.start_date)
+        responses = add_nps_quirks(quirk_rng, responses)
+    return {"engagement_events": events, "nps_responses": responses}
+
+
+def written_tables(options: GeneratorOptions) -> tuple[str, ...]:
+    """The tables a generation writes: the engagement tables only with options.engagement."""
+    return tuple(t for t in TABLE_COLUMNS if options.engagement or t not in ENGAGEMENT_TABLES)
 
 
 def generate(options: GeneratorOptions,
              on_progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Write the five tables into options.out_dir; return the number of data rows per table.
+    """Write the tables into options.out_dir (five, or seven with options.engagement); return
+    the number of data rows per table.
 
     on_progress(accounts_done) is called after each chunk, for a progress display.
     """
     began = time.perf_counter()
-    timeline, counters, size = Timeline.for_days(options.n_days), Counters(), chunk_size(options)
+    timeline, size = Timeline.for_days(options.n_days), chunk_size(options)
+    counters = Counters(rows=dict.fromkeys(written_tables(options), 0))
     writer = parquet_writer if options.file_format == "parquet" else csv_writer
     with duckdb.connect() as con, writer(con, options) as write:
         for index, first in enumerate(range(0, options.accounts, size)):
@@ -625,8 +668,15 @@ def generate(options: GeneratorOptions,
 @contextmanager
 def csv_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
                ) -> Iterator[ChunkWriter]:
-    """One CSV per table, header first, chunks appended; the files are closed on exit."""
-    with open_csvs(options.out_dir, {csv_name(t): c for t, c in TABLE_COLUMNS.items()}) as handles:
+    """One CSV per table, header first, chunks appended; the files are closed on exit.
+
+    The CSV of a table not written (an engagement table without options.engagement) is removed,
+    so that the folder holds one generation.
+    """
+    tables = written_tables(options)
+    for table in TABLE_COLUMNS.keys() - tables:
+        (options.out_dir / csv_name(table)).unlink(missing_ok=True)
+    with open_csvs(options.out_dir, {csv_name(t): TABLE_COLUMNS[t] for t in tables}) as handles:
         yield lambda table, frame, _index: append_chunk(con, table, frame, options,
                                                         handles[csv_name(table)])
 
@@ -634,7 +684,8 @@ def csv_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
 @contextmanager
 def parquet_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
                    ) -> Iterator[ChunkWriter]:
-    """A folder of Parquet part files per table, one part per chunk (old folders removed)."""
+    """A folder of Parquet part files per table, one part per chunk (old folders removed, also
+    those of tables not written)."""
     for table in TABLE_COLUMNS:
         for root in (options.out_dir, options.out_dir / HELD_BACK_DIR):
             shutil.rmtree(root / table_folder(table), ignore_errors=True)

@@ -26,8 +26,10 @@ class GeneratorOptions:
 
     usage_rate: usage rows per account-month for a healthy account. quirks: inject
     RavenStack-like dirt. chunk_accounts: accounts per chunk (default: derived from usage_rate
-    and the range). hold_back_from (parquet only): usage and tickets dated on or after it go to
-    <out_dir>/held_back/, data that lands later.
+    and the range). hold_back_from (parquet only): usage, tickets, engagement events and NPS
+    responses dated on or after it go to <out_dir>/held_back/, data that lands later.
+    engagement: also write the engagement events and NPS responses (the other tables are
+    unchanged).
     """
 
     out_dir: Path
@@ -40,6 +42,7 @@ class GeneratorOptions:
     chunk_accounts: int | None = None
     file_format: str = FILE_FORMATS[0]
     hold_back_from: dt.date | None = None
+    engagement: bool = False
 
     def __post_init__(self) -> None:
         """Refuse settings the generator cannot honour (bad input, exit 4)."""

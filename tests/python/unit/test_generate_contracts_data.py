@@ -340,6 +340,7 @@ def test_command_defaults_to_the_example_folder_and_size(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(("args", "cause"), [
     (["--shape", "contracts", "--quirks"], "--quirks does not apply to --shape contracts"),
+    (["--shape", "contracts", "--engagement"], "--engagement does not apply to --shape contracts"),
     (["--shape", "contracts", "--end-date", "2024-12-31"],
      "--end-date does not apply to --shape contracts"),
     (["--snapshot-date", "2024-12-31"], "--snapshot-date does not apply to --shape ravenstack"),

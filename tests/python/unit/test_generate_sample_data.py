@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from helpers.project import SAMPLE_DATA_DIR, output_of, run_health
 
 from customer_health.cli.progress import progress
 from customer_health.errors import BadInputError
+from customer_health.sample_data import draws
+from customer_health.sample_data import engagement as eng
 from customer_health.sample_data import generate as gsd
 from customer_health.sample_data.options import GeneratorOptions
 
@@ -173,18 +176,19 @@ def test_referential_integrity(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_multiple_chunks_keep_ids_unique(tmp_path: Path) -> None:
-    con = connect(generate(tmp_path, 3, chunk_accounts=37))
+    con = connect_engaged(generate(tmp_path, 3, chunk_accounts=37, engagement=True))
     assert scalar(con, "SELECT count(DISTINCT account_id) FROM accounts") == N_ACCOUNTS
     for table, key in (("subs", "subscription_id"), ("usage", "usage_id"), ("tickets", "ticket_id"),
-                       ("churn", "churn_event_id")):
+                       ("churn", "churn_event_id"), ("events", "event_id"),
+                       ("nps", "response_id")):
         assert scalar(con, f"SELECT count(*) = count(DISTINCT {key}) FROM {table}"), table
     assert scalar(con, "SELECT count(*) FROM usage "
                        "WHERE subscription_id NOT IN (SELECT subscription_id FROM subs)") == 0
 
 
 def test_ids_widen_beyond_24_bits() -> None:
-    nums = gsd.np.array([0, 1, (1 << 24) - 1, 1 << 24, (1 << 24) + 1, 5 << 24], dtype="int64")
-    high, low = gsd.id_parts(nums, "U")
+    nums = draws.np.array([0, 1, (1 << 24) - 1, 1 << 24, (1 << 24) + 1, 5 << 24], dtype="int64")
+    high, low = draws.id_parts(nums, "U")
     pairs = set(zip(high.tolist(), low.tolist(), strict=True))
     assert len(pairs) == len(nums) and low.max() < (1 << 24)
     assert high.tolist() == [0, 0, 0, 1, 1, 5]
@@ -324,6 +328,233 @@ def test_quirks_inject_dirt_only_when_asked(outputs: dict[int, Path], tmp_path: 
                 == csv_file(outputs[42], table).read_bytes()), table
 
 
+# ----------------------------------------------------------------------------- engagement
+
+
+ENGAGEMENT_TABLES = {"events": "engagement_events", "nps": "nps_responses"}
+ENGAGEMENT_HEADERS = {
+    "events": "event_id,account_id,occurred_at,channel,event_type,contact_id",
+    "nps": "response_id,account_id,responded_at,nps_score,contact_id,comment",
+}
+# per column: a pattern for every value (empty = NULL where allowed)
+ENGAGEMENT_VALUES = {
+    "events": (r"E-[0-9a-f]{6,}", r"A-[0-9a-f]{6,}", VALUE_PATTERNS["TIMESTAMP"],
+               r"email|in_app|web|meeting|community", r"[a-z]+", r"P-[0-9a-f]{6,}|"),
+    "nps": (r"N-[0-9a-f]{6,}", r"A-[0-9a-f]{6,}", VALUE_PATTERNS["TIMESTAMP"], r"\d|10",
+            r"P-[0-9a-f]{6,}", r"[a-z][a-z ]*[a-z]|"),
+}
+VALID_EVENTS = {
+    "email": {"sent", "opened", "clicked", "replied"}, "in_app": {"shown", "clicked"},
+    "web": {"visited"}, "meeting": {"held", "cancelled"}, "community": {"posted", "replied"},
+}
+# the engagement tables with their account's signup day, churn day (NULL: no churn) and the
+# day after its last active day
+ACTIVE_SPAN = """
+    CREATE VIEW span AS SELECT account_id, signup_date, churn_date,
+        coalesce(churn_date, DATE '2025-01-01') AS stop_date FROM accounts
+    LEFT JOIN churn USING (account_id)
+"""
+
+
+def connect_engaged(directory: Path) -> duckdb.DuckDBPyConnection:
+    con = connect(directory)
+    for name, table in ENGAGEMENT_TABLES.items():
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM "
+                    f"read_csv('{csv_file(directory, table).as_posix()}', header=true)")
+    con.execute(ACTIVE_SPAN)
+    return con
+
+
+@pytest.fixture(scope="module")
+def engaged(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    return {seed: generate(tmp_path_factory.mktemp(f"engaged{seed}"), seed, engagement=True)
+            for seed in SEEDS}
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def econ(request: pytest.FixtureRequest, engaged: dict[int, Path]
+         ) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = connect_engaged(engaged[request.param])
+    yield connection
+    connection.close()
+
+
+def test_engagement_tables_only_with_the_flag(outputs: dict[int, Path],
+                                              engaged: dict[int, Path], tmp_path: Path) -> None:
+    for table in ENGAGEMENT_TABLES.values():
+        assert not csv_file(outputs[42], table).exists(), table
+        assert csv_file(engaged[42], table).is_file(), table
+    for table in TABLES:  # the other tables do not change
+        assert (csv_file(engaged[42], table).read_bytes()
+                == csv_file(outputs[42], table).read_bytes()), table
+    # a generation without the flag removes the engagement files of an earlier one
+    shutil.copytree(engaged[42], tmp_path, dirs_exist_ok=True)
+    generate(tmp_path, 42)
+    assert {p.name for p in tmp_path.iterdir()} == {p.name for p in outputs[42].iterdir()}
+
+
+def test_engagement_same_options_give_identical_bytes(engaged: dict[int, Path],
+                                                      tmp_path: Path) -> None:
+    again = generate(tmp_path, 42, engagement=True)
+    for table in ENGAGEMENT_TABLES.values():
+        assert csv_file(again, table).read_bytes() == csv_file(engaged[42], table).read_bytes()
+        first, second = (csv_file(engaged[s], table).read_bytes() for s in SEEDS)
+        assert first != second, table
+
+
+def test_engagement_columns_and_formats(engaged: dict[int, Path]) -> None:
+    for name, table in ENGAGEMENT_TABLES.items():
+        text = csv_file(engaged[42], table).read_bytes().decode()
+        assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
+        assert '"' not in text
+        lines = text.split("\r\n")
+        assert lines[0] == ENGAGEMENT_HEADERS[name] == ",".join(gsd.TABLE_COLUMNS[table])
+        patterns = [re.compile(p) for p in ENGAGEMENT_VALUES[name]]
+        assert len(lines) > 100, table
+        for line in lines[1:-1]:
+            fields = line.split(",")
+            assert len(fields) == len(patterns), (table, line)
+            for pattern, value in zip(patterns, fields, strict=True):
+                assert pattern.fullmatch(value), (table, line)
+
+
+def test_engagement_sniffed_types(econ: duckdb.DuckDBPyConnection) -> None:
+    for name in ENGAGEMENT_TABLES:
+        types = dict(econ.execute(f"SELECT column_name, column_type FROM (DESCRIBE {name})")
+                     .fetchall())
+        assert types.get("occurred_at", types.get("responded_at")) == "TIMESTAMP", name
+    nps = dict(econ.execute("SELECT column_name, column_type FROM (DESCRIBE nps)").fetchall())
+    assert nps["nps_score"] == "BIGINT"
+
+
+def test_engagement_ids_and_keys(econ: duckdb.DuckDBPyConnection) -> None:
+    for table, key in (("events", "event_id"), ("nps", "response_id")):
+        assert scalar(econ, f"SELECT count(*) = count(DISTINCT {key}) FROM {table}"), table
+        assert scalar(econ, f"SELECT count(*) FROM {table} "
+                            "WHERE account_id NOT IN (SELECT account_id FROM accounts)") == 0
+    # a few contacts per account, each of one account
+    contacts = econ.execute(
+        "SELECT max(n), avg(n) FROM (SELECT account_id, count(DISTINCT contact_id) AS n "
+        "FROM (SELECT account_id, contact_id FROM events UNION ALL "
+        "SELECT account_id, contact_id FROM nps) GROUP BY 1)").fetchone()
+    assert contacts[0] <= 5 and 1.5 < contacts[1] < 3.5
+    assert scalar(econ, "SELECT count(*) FROM (SELECT contact_id FROM events WHERE contact_id "
+                        "IS NOT NULL GROUP BY 1 HAVING count(DISTINCT account_id) > 1)") == 0
+    assert scalar(econ, "SELECT count(*) FROM events "
+                        "WHERE contact_id IS NULL AND channel <> 'web'") == 0
+    assert 0.2 < scalar(econ, "SELECT avg((contact_id IS NULL)::INT) FROM events "
+                              "WHERE channel = 'web'") < 0.6
+
+
+def test_engagement_dated_while_the_account_is_active(econ: duckdb.DuckDBPyConnection) -> None:
+    for table, column in (("events", "occurred_at"), ("nps", "responded_at")):
+        outside = scalar(econ, f"SELECT count(*) FROM {table} JOIN span USING (account_id) "
+                               f"WHERE {column} < signup_date OR {column} >= stop_date "
+                               f"OR {column} < DATE '2023-01-01'")
+        assert outside == 0, table
+    # churners did have activity up to shortly before their churn date
+    assert scalar(econ, "SELECT count(*) FROM events JOIN span USING (account_id) "
+                        "WHERE occurred_at >= churn_date - 7") > 0
+
+
+def test_engagement_values_valid(econ: duckdb.DuckDBPyConnection) -> None:
+    pairs = econ.execute("SELECT DISTINCT channel, event_type FROM events").fetchall()
+    assert {(c, e) for c, e in pairs} == {(c, e) for c, es in VALID_EVENTS.items() for e in es}
+    assert scalar(econ, "SELECT count(*) FROM nps WHERE nps_score NOT BETWEEN 0 AND 10") == 0
+    comments = dict(econ.execute(
+        "SELECT CASE WHEN nps_score >= 9 THEN 'promoter' WHEN nps_score >= 7 THEN 'passive' "
+        "ELSE 'detractor' END, list(DISTINCT comment) FROM nps WHERE comment IS NOT NULL "
+        "GROUP BY 1").fetchall())
+    assert set(comments["promoter"]) <= set(eng.PROMOTER_COMMENTS)
+    assert set(comments["passive"]) <= set(eng.PASSIVE_COMMENTS)
+    assert set(comments["detractor"]) <= set(eng.DETRACTOR_COMMENTS)
+    assert 0.2 < scalar(econ, "SELECT avg((comment IS NOT NULL)::INT) FROM nps") < 0.4
+
+
+def test_engagement_volumes(econ: duckdb.DuckDBPyConnection) -> None:
+    """Moderate volumes: 10-25 events per account-month and up to ~2 NPS responses per
+    account-year for accounts that do not churn."""
+    months = "(SELECT sum((stop_date - signup_date) / 30.4375) FROM span WHERE churn_date IS NULL)"
+    events = scalar(econ, f"SELECT count(*) / {months} FROM events "
+                          "JOIN span USING (account_id) WHERE churn_date IS NULL")
+    responses = scalar(econ, f"SELECT count(*) / {months} * 12 FROM nps "
+                             "JOIN span USING (account_id) WHERE churn_date IS NULL")
+    assert 10 < events < 25
+    assert 1.0 < responses < 2.2
+
+
+def test_churners_engagement_fades_before_churn(econ: duckdb.DuckDBPyConnection) -> None:
+    """Events per account-month: churners in their last 90 days against the other accounts
+    (all events, and without the emails sent, which do not depend on the account)."""
+    rates = econ.execute("""
+        WITH window_of AS (
+            SELECT account_id, churn_date IS NOT NULL AS churned,
+                CASE WHEN churn_date IS NOT NULL
+                    THEN greatest(signup_date, churn_date - 90) ELSE signup_date END AS from_date,
+                stop_date
+            FROM span
+        ),
+        months AS (
+            SELECT churned, sum((stop_date - from_date) / 30.4375) AS months
+            FROM window_of GROUP BY 1
+        ),
+        counted AS (
+            SELECT churned, count(*) AS n, count(*) FILTER (WHERE event_type <> 'sent') AS engaged
+            FROM events JOIN window_of USING (account_id)
+            WHERE occurred_at >= from_date GROUP BY 1
+        )
+        SELECT churned, n / months, engaged / months FROM counted JOIN months USING (churned)
+    """).fetchall()
+    stats = {churned: (total, engaged) for churned, total, engaged in rates}
+    assert stats[True][0] < 0.75 * stats[False][0]
+    assert stats[True][1] < 0.65 * stats[False][1]
+
+
+def test_churners_give_lower_nps(econ: duckdb.DuckDBPyConnection) -> None:
+    """Lower for churners overall, and already before their last 90 days (risk, not ramp)."""
+    overall, early, late, others = econ.execute(
+        "SELECT avg(nps_score) FILTER (WHERE churn_date IS NOT NULL), "
+        "avg(nps_score) FILTER (WHERE responded_at < churn_date - 90), "
+        "avg(nps_score) FILTER (WHERE responded_at >= churn_date - 90), "
+        "avg(nps_score) FILTER (WHERE churn_date IS NULL) FROM nps JOIN span USING (account_id)"
+    ).fetchone()
+    assert overall < others - 1.5
+    assert early < others - 1.0
+    assert late < early
+
+
+def test_churners_open_fewer_emails_and_cancel_more_meetings(
+        econ: duckdb.DuckDBPyConnection) -> None:
+    rows = econ.execute(
+        "SELECT churn_date IS NOT NULL, "
+        "count(*) FILTER (WHERE event_type = 'opened' AND channel = 'email') "
+        "/ count(*) FILTER (WHERE event_type = 'sent'), "
+        "count(*) FILTER (WHERE event_type = 'cancelled') / count(*) FILTER (WHERE channel = "
+        "'meeting') FROM events JOIN span USING (account_id) GROUP BY 1").fetchall()
+    stats = {churned: (opened, cancelled) for churned, opened, cancelled in rows}
+    assert stats[True][0] < stats[False][0] - 0.08
+    assert stats[True][1] > stats[False][1] + 0.1
+
+
+def test_quirks_add_dirty_engagement_rows(engaged: dict[int, Path], tmp_path: Path) -> None:
+    checks = {
+        "nps score 11": "SELECT count(*) FROM nps WHERE nps_score = 11",
+        "unknown channel": "SELECT count(*) FROM events WHERE channel = 'fax'",
+        "year 2199": "SELECT count(*) FROM events WHERE year(occurred_at) = 2199",
+        "exact duplicates": "SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT * "
+                            "FROM events)) FROM events",
+    }
+    clean = connect_engaged(engaged[42])
+    dirty = connect_engaged(generate(tmp_path / "dirty", 42, quirks=True, engagement=True))
+    for quirk, sql in checks.items():
+        assert scalar(clean, sql) == 0, quirk
+        assert scalar(dirty, sql) >= 1, quirk
+    plain = generate(tmp_path / "plain", 42, quirks=True)
+    for table in TABLES:  # the engagement quirks leave the other tables alone
+        assert (csv_file(tmp_path / "dirty", table).read_bytes()
+                == csv_file(plain, table).read_bytes()), table
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -365,11 +596,12 @@ def test_options_refuse_what_the_generator_cannot_honour(changes: dict, cause: s
 
 def test_command_writes_the_files_the_library_writes(tmp_path: Path) -> None:
     done = run_health("generate", ["--out", str(tmp_path / "cli"), "--accounts", "40",
-                                   "--seed", "1", "--quirks", "--quiet"])
+                                   "--seed", "1", "--quirks", "--engagement", "--quiet"])
     assert done.returncode == 0, output_of(done)
     assert done.stderr == ""  # --quiet: neither progress nor summary
-    gsd.generate(GeneratorOptions(out_dir=tmp_path / "library", accounts=40, seed=1, quirks=True))
-    for table in TABLES:
+    gsd.generate(GeneratorOptions(out_dir=tmp_path / "library", accounts=40, seed=1, quirks=True,
+                                  engagement=True))
+    for table in [*TABLES, *ENGAGEMENT_TABLES.values()]:
         assert (csv_file(tmp_path / "cli", table).read_bytes()
                 == csv_file(tmp_path / "library", table).read_bytes()), table
 
@@ -377,7 +609,8 @@ def test_command_writes_the_files_the_library_writes(tmp_path: Path) -> None:
 def test_command_help_lists_its_options() -> None:
     done = run_health("generate", ["--help"])
     assert done.returncode == 0, output_of(done)
-    for option in ("--usage-rows-per-account-month", "--hold-back-from", "--format", "--quiet"):
+    for option in ("--usage-rows-per-account-month", "--hold-back-from", "--format", "--engagement",
+                   "--quiet"):
         assert option in done.stdout
 
 
@@ -405,24 +638,26 @@ def test_parquet_output_matches_csv_and_holds_back_late_rows(tmp_path: Path) -> 
     csv_dir, parquet_dir = tmp_path / "csv", tmp_path / "parquet"
     cutoff = dt.date(2024, 12, 20)
     common = dict(accounts=300, start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 12, 31),
-                  quirks=True, chunk_accounts=120)
+                  quirks=True, chunk_accounts=120, engagement=True)
     gsd.generate(GeneratorOptions(out_dir=csv_dir, **common))
     rows = gsd.generate(GeneratorOptions(
         out_dir=parquet_dir, file_format="parquet", hold_back_from=cutoff, **common
     ))
     con = duckdb.connect()
     for table, date_column in (("feature_usage", "usage_date"), ("support_tickets", "submitted_at"),
-                               ("accounts", "signup_date")):
+                               ("accounts", "signup_date"), ("engagement_events", "occurred_at"),
+                               ("nps_responses", "responded_at")):
         csv_rows = con.execute(
             f"select count(*) from read_csv('{csv_dir}/ravenstack_{table}.csv', header=true)"
         ).fetchone()[0]
         kept, kept_max = con.execute(
-            f"select count(*), max({date_column}) "
+            f"select count(*), max({date_column})::DATE "
             f"from read_parquet('{parquet_dir}/ravenstack_{table}/*.parquet')"
         ).fetchone()
         held_back = list(parquet_dir.glob(f"held_back/ravenstack_{table}/*.parquet"))
         late, late_min = con.execute(
-            f"select count(*), min({date_column}) from read_parquet({[str(p) for p in held_back]})"
+            f"select count(*), min({date_column})::DATE "
+            f"from read_parquet({[str(p) for p in held_back]})"
         ).fetchone() if held_back else (0, None)
         assert kept + late == csv_rows == rows[table], table
         if table == "accounts":
@@ -434,3 +669,12 @@ def test_parquet_output_matches_csv_and_holds_back_late_rows(tmp_path: Path) -> 
         f"read_parquet('{parquet_dir}/ravenstack_subscriptions/*.parquet'))"
     ).fetchall())
     assert types["start_date"] == "DATE" and types["auto_renew_flag"] == "BOOLEAN"
+    for table, column, expected in (("engagement_events", "occurred_at", "TIMESTAMP"),
+                                    ("nps_responses", "responded_at", "TIMESTAMP"),
+                                    ("nps_responses", "nps_score", "BIGINT")):
+        types = dict(con.execute(
+            f"select column_name, column_type from (describe select * from "
+            f"read_parquet('{parquet_dir}/ravenstack_{table}/*.parquet'))"
+        ).fetchall())
+        assert list(types) == list(gsd.TABLE_COLUMNS[table]), table
+        assert types[column] == expected, (table, column)
