@@ -13,7 +13,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo load backfill backtest refresh rollback build benchmark test test-engines test-orchestration lint dbt-test pytest clean
+.PHONY: demo load backfill backtest refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest clean
 
 # The pinned dependencies, then the project's own package (editable: the `health` command).
 $(BIN)/health: requirements.txt pyproject.toml
@@ -64,6 +64,17 @@ BENCHMARK_TARGETS ?= duckdb
 benchmark: $(BIN)/health
 	$(BIN)/health benchmark $(foreach n,$(BENCHMARK_ACCOUNTS),--accounts $(n)) \
 		$(foreach engine,$(BENCHMARK_TARGETS),--target $(engine))
+
+## engagement-example: generate the engagement example's data (2,000 accounts with engagement
+## events and NPS), backfill its 2024 month ends and backtest it, with what each family adds
+## (reports/engagement_example/backtest.md; its own database under deployments/)
+ENGAGEMENT_EXAMPLE := deployments/engagement_example
+ENGAGEMENT_HEALTH := $(BIN)/health --deployment $(ENGAGEMENT_EXAMPLE)
+ENGAGEMENT_DB := --db-path $(CURDIR)/$(ENGAGEMENT_EXAMPLE)/customer_health.duckdb
+engagement-example: $(BIN)/health
+	$(BIN)/health generate --engagement --accounts 2000 --out $(ENGAGEMENT_EXAMPLE)/data
+	$(ENGAGEMENT_HEALTH) backfill $(ENGAGEMENT_DB) --from 2024-01-01 --to 2024-12-31
+	$(ENGAGEMENT_HEALTH) backtest $(ENGAGEMENT_DB) --out reports/engagement_example
 
 ## test: lint, dbt build with every data and unit test, pytest; always on the bundled sample's
 ## configuration, whatever deployment HEALTH_DEPLOYMENT names
