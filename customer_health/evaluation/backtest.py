@@ -17,7 +17,19 @@ SQL on either. Labels (data.py), by label mode:
 Reports the AUC of (100 - score) against the label (Mann-Whitney, 95 % CI from a bootstrap over
 accounts), the top-decile lift, churn rates with Wilson 95 % CIs per grade, status and segment,
 whether churn rises monotonically from the best grade to the worst, the AUC per as-of date and an
-ROC curve. Writes backtest.json (machine-readable) and backtest.md (report with PNG plots) to the
+ROC curve.
+
+What each family adds (families.py; metrics.family_contribution): when the component history
+(`health.customer_health_score_component_history`) exists, every evaluated row is re-scored from
+its component points with the weights it was scored with, with every family (metric category) and
+without each family in turn (its metrics dropped, the other weights renormalised per row as the
+dbt models do). Per family: both AUCs and their difference (with - without = what the family
+adds), 95 % CIs from a paired bootstrap over accounts, and a verdict. Rows left with no points
+without the family are dropped from both sides and counted; families whose metrics all have
+weight 0 are skipped; with one weighted family there is nothing to compare (the summary says so).
+The all-families re-score must reproduce the published health_score (reproduction check).
+
+Writes backtest.json (machine-readable) and backtest.md (report with PNG plots) to the
 output folder. Raises BacktestInputError (bad input) when there is no database, a relation is
 missing, or there is nothing to evaluate (no rows, or only one class of outcome).
 """
@@ -35,19 +47,25 @@ import pandas as pd
 
 from customer_health.evaluation.backtest_report import render_markdown, write_plots
 from customer_health.evaluation.data import (
+    COMPONENT_HISTORY,
+    COMPONENT_POINT_COLUMNS,
     BacktestInputError,
     HistorySource,
     LabelWindow,
     build_labelled,
     churn_by_date,
+    component_points,
     evaluated_rows,
     group_churn,
     label_counts,
     label_parameters,
     label_window,
+    missing_columns,
+    missing_relations,
     observed_through_source,
     open_history,
 )
+from customer_health.evaluation.families import align, contribution
 from customer_health.evaluation.options import BacktestOptions
 from customer_health.evaluation.statistics import (
     auc_mann_whitney,
@@ -166,6 +184,22 @@ def group_tables(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> dict:
     }
 
 
+def family_contribution(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, n_boot: int,
+                        seed: int) -> tuple[list[dict], dict]:
+    """What each family adds (families.py), from the component history when there is one."""
+    if missing_relations(con, (COMPONENT_HISTORY,)):
+        absent = f"{COMPONENT_HISTORY} does not exist"
+    else:
+        missing = missing_columns(con, COMPONENT_HISTORY, COMPONENT_POINT_COLUMNS)
+        absent = f"{COMPONENT_HISTORY} lacks {', '.join(missing)}" if missing else ""
+    if absent:
+        entries, summary = contribution(frame, None, n_boot, seed)
+        summary["note"] = f"not computed: {absent}"
+        return entries, summary
+    long = component_points(con)
+    return contribution(frame, align(frame, long) if len(long) else None, n_boot, seed)
+
+
 def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, seed: int
             ) -> tuple[dict, dict, pd.DataFrame]:
     """Counts, every metric of the report (JSON-ready) and the evaluated rows."""
@@ -188,6 +222,8 @@ def analyse(con: duckdb.DuckDBPyConnection, window: LabelWindow, n_boot: int, se
         )
     metrics = discrimination(frame, n_boot, seed)
     metrics.update(group_tables(con, frame))
+    metrics["family_contribution"], metrics["family_contribution_summary"] = (
+        family_contribution(con, frame, n_boot, seed))
     # Prior churners exist only with dated churn events.
     metrics["sensitivity"] = (None if window.mode == "snapshot"
                               else sensitivity(con, window.exclude_prior_churners))
@@ -206,13 +242,29 @@ def parameters(options: BacktestOptions, history: HistorySource, window: LabelWi
         "risk": "100 - health_score",
         "auc_ci": "95 % percentile interval, bootstrap resampling accounts (all their rows)",
         "rate_ci": "Wilson 95 % interval over rows",
+        "family_contribution": "AUC of the score re-computed from component points with the "
+        "history's weights, with every family minus without the family (its metrics dropped, "
+        "the other weights renormalised per row); 95 % CIs from a paired bootstrap over accounts",
     }
+
+
+def log_largest_gain(metrics: dict) -> None:
+    family = metrics["family_contribution_summary"]["largest_gain"]
+    if family is None:
+        log.info("what each family adds: %s", metrics["family_contribution_summary"]["note"])
+        return
+    entry = next(e for e in metrics["family_contribution"] if e["family"] == family)
+    diff = entry["difference"]
+    log.info("family adding the most: %s (AUC %+.3f, 95%% CI %s; %s)", family, diff["estimate"],
+             "n/a" if diff["lower"] is None else f"{diff['lower']:+.3f} to {diff['upper']:+.3f}",
+             entry["verdict"])
 
 
 def run(options: BacktestOptions) -> dict:
     """Backtest the published history; write backtest.json, backtest.md and the plots to
     options.out and return the report."""
-    with open_history(options.target, options.db_path, label_mode=options.label_mode) as history:
+    with open_history(options.target, options.db_path, label_mode=options.label_mode,
+                      optional=(COMPONENT_HISTORY,)) as history:
         con = history.connection
         window = label_window(con, options, history.labels)
         observed_source = observed_through_source(con) if window.mode == "events" else None
@@ -229,6 +281,7 @@ def run(options: BacktestOptions) -> dict:
     report["plots"] = write_plots(frame, report, out)
     (out / "backtest.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "backtest.md").write_text(render_markdown(report))
+    log_largest_gain(report["metrics"])
     auc = report["metrics"]["auc"]
     log.info("AUC %.3f (95%% CI %.3f-%.3f) on %s rows, %s churned; report in %s",
              auc["estimate"], auc["lower"], auc["upper"], report["counts"]["evaluated_rows"],

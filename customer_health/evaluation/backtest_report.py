@@ -204,6 +204,65 @@ def _counts_section(report: dict) -> list[str]:
     ]
 
 
+def _ci(interval: dict, signed: bool = False) -> str:
+    """"0.673 (0.654-0.693)"; signed: "+0.052 (+0.040 to +0.064)"."""
+    if interval["estimate"] is None:
+        return "n/a"
+    number = "{:+.3f}" if signed else "{:.3f}"
+    if interval["lower"] is None:
+        return number.format(interval["estimate"])
+    joint = " to " if signed else "-"
+    return (f"{number.format(interval['estimate'])} ({number.format(interval['lower'])}"
+            f"{joint}{number.format(interval['upper'])})")
+
+
+def family_section(metrics: dict) -> list[str]:
+    """"What each family adds": AUC with every family vs without one, per family."""
+    entries, summary = metrics["family_contribution"], metrics["family_contribution_summary"]
+    lines = [
+        "## What each family adds",
+        "",
+        "In plain words: how much better the score ranks churners because a family of metrics "
+        "is in it, i.e. the AUC of the score with every family minus the AUC of the same score "
+        "without that family (its weight shared out over the other metrics, as the scoring "
+        "does), on the same rows.",
+        "",
+    ]
+    if not entries:
+        lines.append(f"Not compared: {summary['note']}.")
+    else:
+        lines += [
+            "| family | metrics | rows compared | AUC with (95 % CI) | AUC without (95 % CI) | "
+            "difference (95 % CI) | verdict |",
+            "|---|---|---:|---:|---:|---:|---|",
+            *(f"| {e['family']} | {', '.join(e['metrics'])} | {e['rows_compared']} | "
+              f"{_ci(e['auc_with'])} | {_ci(e['auc_without'])} | "
+              f"{_ci(e['difference'], signed=True)} | {e['verdict']} |" for e in entries),
+            "",
+            "- Scores are re-computed from the component points with the weights each row was "
+            "scored with; CIs come from a paired bootstrap over accounts (the same resamples "
+            "for both scores).",
+        ]
+        dropped = [f"{e['family']} {e['rows_dropped_no_points']}" for e in entries
+                   if e["rows_dropped_no_points"]]
+        if dropped:
+            lines.append("- Rows with no points left once the family is dropped are left out "
+                         f"of both sides of its comparison: {', '.join(dropped)}.")
+    notes = [f"- Skipped: {s['family']} ({s['reason']})." for s in summary["skipped"]]
+    if summary["rows_without_components"] and summary["status"] != "no_component_history":
+        notes.append(f"- {summary['rows_without_components']} evaluated rows have no component "
+                     "history and are left out.")
+    if summary["rows_unscorable"]:
+        notes.append(f"- {summary['rows_unscorable']} rows have no points in any weighted "
+                     "metric (no re-computed score) and are left out.")
+    repro = summary["reproduction_check"]
+    if repro is not None:
+        notes.append(f"- Consistency: the score re-computed with every family matches the "
+                     f"published health_score within 0.05 on {repro['matching_within_0_05']} of "
+                     f"{repro['rows']} rows (largest difference {repro['max_abs_difference']}).")
+    return lines + ([""] if notes and not entries else []) + notes
+
+
 def _plot(report: dict, name: str, alt: str) -> list[str]:
     if name not in report.get("plots", {}):
         return ["*(plot not drawn: matplotlib is not installed)*"]
@@ -256,6 +315,8 @@ def render_markdown(report: dict) -> str:
         "",
         *by_date_note,
         *rate_table(dates, "as-of date", with_auc=True),
+        "",
+        *family_section(m),
         "",
         "## ROC curve and score distributions",
         "",

@@ -57,24 +57,18 @@ from customer_health.evaluation.data import (
     observed_through_source,
     open_history,
 )
-from customer_health.evaluation.logit import (
-    LogitFit,
-    fit_logit,
-    normalise_weights,
-    raw_weights,
-    rescore,
-)
+from customer_health.evaluation.logit import LogitFit, fit_logit, normalise_weights, raw_weights
 from customer_health.evaluation.options import CalibrationOptions, active_weights_seed
+from customer_health.evaluation.rescoring import Weights, reproduction_check, score_frame
 from customer_health.evaluation.statistics import (
     RankedRisk,
     paired_bootstrap_auc,
-    percentile_interval,
+    paired_difference,
 )
 
 log = logging.getLogger(__name__)
 
 POOLED = "pooled"
-Weights = dict[str, dict[str, float]]
 # Share of accounts held out when the split is by account (one as-of date).
 HOLDOUT_ACCOUNT_SHARE = 1 / 3
 
@@ -258,19 +252,6 @@ def propose(fits: dict[str, LogitFit], active: Weights, rule: str
 # ----------------------------------------------------------------------------- evaluation
 
 
-def row_weights(frame: pd.DataFrame, weights: Weights, metrics: list[str]) -> np.ndarray:
-    table = {s: np.array([w.get(m, 0.0) for m in metrics]) for s, w in weights.items()}
-    return np.stack([table[s] for s in frame["segment"].astype(str)])
-
-
-def score_frame(frame: pd.DataFrame, weights: Weights, metrics: list[str]
-                ) -> tuple[np.ndarray, int]:
-    """Scores re-computed from points; unscorable rows (no weighted metric has points) get 50."""
-    scores, unscorable = rescore(frame[metrics].to_numpy(float),
-                                 row_weights(frame, weights, metrics))
-    return np.where(unscorable, 50.0, scores), int(unscorable.sum())
-
-
 def evaluate(frame: pd.DataFrame, weights: dict[str, Weights], metrics: list[str],
              options: CalibrationOptions, extra_risk: dict[str, np.ndarray] | None = None) -> dict:
     """AUC of 100 - score for each weight set (paired bootstrap), and proposed - active."""
@@ -282,15 +263,13 @@ def evaluate(frame: pd.DataFrame, weights: dict[str, Weights], metrics: list[str
     label = frame["churned"].to_numpy(bool)
     intervals, samples = paired_bootstrap_auc(risks, label, frame["account_id"].to_numpy(),
                                               options.bootstrap, options.seed)
-    names = list(risks)
-    diff = samples[:, names.index("proposed")] - samples[:, names.index("active")]
-    estimate = intervals["proposed"].estimate - intervals["active"].estimate
+    difference, diff = paired_difference(intervals, samples, "proposed", "active")
     return {
         "rows": len(frame),
         "churned_rows": int(label.sum()),
         "accounts": int(frame["account_id"].nunique()),
         "auc": {name: interval.as_dict() for name, interval in intervals.items()},
-        "auc_difference_proposed_minus_active": percentile_interval(estimate, diff).as_dict(),
+        "auc_difference_proposed_minus_active": difference.as_dict(),
         "share_of_resamples_proposed_better": round(float(np.mean(diff > 0)), 4),
         "unscorable_rows_scored_50": unscorable,
         "by_segment": segment_aucs(frame, risks, label),
@@ -306,19 +285,6 @@ def segment_aucs(frame: pd.DataFrame, risks: dict[str, np.ndarray], label: np.nd
             auc = RankedRisk(risks[name][rows], label[rows]).auc()
             out[segment][name] = None if np.isnan(auc) else round(auc, 4)
     return out
-
-
-def reproduction_check(frame: pd.DataFrame, active: Weights, metrics: list[str]) -> dict:
-    """Do the active weights re-score the published health_score? (Same config => yes.)"""
-    scores, _ = score_frame(frame, active, metrics)
-    diff = np.abs(scores - frame["health_score"].to_numpy(float))
-    matching = int(np.sum(diff <= 0.05 + 1e-9))
-    result = {"rows": len(frame), "matching_within_0_05": matching,
-              "max_abs_difference": round(float(np.nanmax(diff)), 4)}
-    if matching < 0.99 * len(frame):
-        log.warning("active weights reproduce only %s of %s published scores: the history was "
-                    "scored with another configuration", matching, len(frame))
-    return result
 
 
 # ----------------------------------------------------------------------------- report
@@ -417,7 +383,8 @@ def calibrate(options: CalibrationOptions, active: Weights, metrics: list[str]
             "holdout": evaluate(split.holdout, weight_sets, metrics, options, model_risk),
             "train": evaluate(split.train, weight_sets, metrics, options),
         },
-        "reproduction_check": reproduction_check(frame, active, metrics),
+        "reproduction_check": reproduction_check(score_frame(frame, active, metrics)[0],
+                                                 frame["health_score"], "active weights"),
     }
     return proposed, report
 

@@ -195,11 +195,13 @@ def connect_read_only(db_path: Path, relations: tuple[str, ...] = REQUIRED_RELAT
 @contextmanager
 def open_history(target: str, db_path: Path | None,
                  relations: tuple[str, ...] = REQUIRED_RELATIONS,
-                 label_mode: str | None = None) -> Iterator[HistorySource]:
+                 label_mode: str | None = None,
+                 optional: tuple[str, ...] = ()) -> Iterator[HistorySource]:
     """A DuckDB connection holding `relations` and, with a label_mode (see choose_labels), the
     label relations of the mode chosen: the duckdb file itself (read-only, no copy), or a
     temporary extract copied from the postgres / spark target (deleted on exit; only the chosen
-    mode's relations are copied)."""
+    mode's relations are copied). The `optional` relations the source holds are there too
+    (copied when they exist); test for them with missing_relations."""
     if target == "duckdb":
         # A served file holds only schema `health`; the churn events and usage the history is
         # evaluated against are in the working database dbt builds beside it, when there is one.
@@ -221,10 +223,11 @@ def open_history(target: str, db_path: Path | None,
     chosen: list[Labels] = []
 
     def label_relations(exists: Callable[[str], bool]) -> tuple[str, ...]:
+        present = tuple(r for r in optional if exists(r))
         if label_mode is None:
-            return ()
+            return present
         chosen.append(choose_labels(label_mode, exists, description))
-        return chosen[0].relations
+        return (*chosen[0].relations, *present)
 
     try:
         with open_extract(target, relations, choose=label_relations) as extract:
@@ -550,5 +553,35 @@ def component_matrix(con: duckdb.DuckDBPyConnection, metrics: list[str]) -> pd.D
         where labelled.evaluated
         group by all
         order by labelled.as_of_date, labelled.account_id
+        """
+    ).df()
+
+
+COMPONENT_POINT_COLUMNS = ("metric_name", "category", "points", "weight")
+
+
+def missing_columns(con: duckdb.DuckDBPyConnection, relation: str,
+                    columns: tuple[str, ...]) -> list[str]:
+    """The `columns` that `relation` ("schema.table") lacks."""
+    schema, name = relation.split(".")
+    present = {column for (column,) in con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ?", [schema, name]).fetchall()}
+    return [column for column in columns if column not in present]
+
+
+def component_points(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Points, weight and category of every metric of the evaluated rows, one row per account,
+    as-of date and metric, from component history (points NaN = N/A, left out of the score)."""
+    return con.execute(
+        f"""
+        select components.account_id, components.as_of_date, components.metric_name,
+               components.category, components.points, components.weight
+        from {COMPONENT_HISTORY} as components
+        inner join {LABELLED} as labelled
+            on labelled.account_id = components.account_id
+            and labelled.as_of_date = components.as_of_date
+        where labelled.evaluated
+        order by components.as_of_date, components.account_id, components.metric_name
         """
     ).df()

@@ -167,24 +167,3 @@ def normalise_weights(raw: dict[str, float], decimals: int = WEIGHT_DECIMALS
         floors[metric] += 1
     return {m: floors[m] / unit for m in raw}
 
-
-def rescore(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Score = sum(w * points) / sum(w) over the metrics with points (the dbt renormalisation),
-    rounded to one decimal as published; rows whose weighted metrics are all N/A get NaN.
-
-    `points` and `weights` are rows x metrics (weights already looked up per row's segment).
-    Returns (scores, unscorable mask).
-    """
-    has = ~np.isnan(points)
-    scored_weight = np.where(has, weights, 0.0).sum(axis=1)
-    total = np.where(has, weights * np.nan_to_num(points), 0.0).sum(axis=1)
-    unscorable = scored_weight <= 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scores = np.where(unscorable, np.nan, total / np.where(unscorable, 1, scored_weight))
-    return round_half_up(round_half_up(scores, 4), 1), unscorable
-
-
-def round_half_up(values: np.ndarray, decimals: int) -> np.ndarray:
-    """Round like SQL round() on non-negative numbers (half away from zero, not half to even)."""
-    scale = 10.0**decimals
-    return np.floor(values * scale + 0.5) / scale

@@ -43,6 +43,8 @@ ACCOUNTS = 900
 # Active weights of the fixture: the planted metric `protective` has little of the weight.
 WEIGHTS = {"smb": {"protective": 0.3, "noise": 0.7},
            "enterprise": {"protective": 0.4, "noise": 0.6}}
+# Each metric in a family of its own.
+CATEGORIES = {"protective": "usage", "noise": "support"}
 
 
 def grade(score: float) -> str:
@@ -70,7 +72,8 @@ def make_history_db(path: Path, *, outcomes: bool = True, churn_events: bool = F
             score = round(sum(WEIGHTS[segment][m] * p for m, p in points.items()), 1)
             history.append((account, day, score, grade(score), status(score), segment,
                             "adopting", "Pro"))
-            components += [(account, day, m, p) for m, p in points.items()]
+            components += [(account, day, m, CATEGORIES[m], p, WEIGHTS[segment][m])
+                           for m, p in points.items()]
         churn_p = 1 / (1 + np.exp(1.2 + 0.06 * (points["protective"] - 50)))
         churned = bool(rng.random() < churn_p)
         draw = rng.random()
@@ -88,7 +91,7 @@ def make_history_db(path: Path, *, outcomes: bool = True, churn_events: bool = F
                     "lifecycle_stage varchar, plan_tier varchar)")
         insert(con, HISTORY, history)
         con.execute(f"create table {COMPONENT_HISTORY} (account_id varchar, as_of_date date, "
-                    "metric_name varchar, points double)")
+                    "metric_name varchar, category varchar, points double, weight double)")
         insert(con, COMPONENT_HISTORY, components)
         if outcomes:
             con.execute(f"create table {ACCOUNT_OUTCOMES} (account_id varchar, "
@@ -173,6 +176,11 @@ def test_snapshot_backtest_finds_the_planted_signal(snapshot_report: tuple[Path,
     assert report["metrics"]["top_decile"]["lift"] > 1.2
     assert report["metrics"]["verdict"].startswith("The score predicts churn after the snapshot")
     assert report["metrics"]["sensitivity"] is None  # no prior churners without events
+    # The planted metric's family adds ranking; the heavily weighted noise costs ranking.
+    families = {e["family"]: e for e in report["metrics"]["family_contribution"]}
+    assert families["usage"]["difference"]["lower"] > 0, families["usage"]
+    assert families["support"]["difference"]["upper"] < 0, families["support"]
+    assert families["support"]["verdict"].startswith("hurts ranking")
 
 
 def test_snapshot_backtest_evaluates_the_latest_date_and_counts_unknown_outcomes(
@@ -355,10 +363,13 @@ def test_snapshot_extract_copies_only_the_snapshot_relations(
                                              out=tmp_path / "e", bootstrap=50))
     direct = backtest.run(BacktestOptions(db_path=path, label_mode="snapshot",
                                           out=tmp_path / "d", bootstrap=50))
-    assert set(extracted["parameters"]["extract"]["rows"]) == {HISTORY, ACCOUNT_OUTCOMES}
+    # The component history (optional, for what each family adds) is copied too.
+    assert set(extracted["parameters"]["extract"]["rows"]) == {
+        HISTORY, ACCOUNT_OUTCOMES, COMPONENT_HISTORY}
     assert (extracted["counts"], extracted["metrics"]) == (direct["counts"], direct["metrics"])
     events = backtest.run(BacktestOptions(target="postgres", out=tmp_path / "ev", bootstrap=20))
-    assert set(events["parameters"]["extract"]["rows"]) == {HISTORY, CHURN_EVENTS, FEATURE_USAGE}
+    assert set(events["parameters"]["extract"]["rows"]) == {
+        HISTORY, CHURN_EVENTS, FEATURE_USAGE, COMPONENT_HISTORY}
     calibration = calibrate_weights.run(CalibrationOptions(
         target="postgres", label_mode="snapshot",
         active_weights=write_weights(tmp_path / "active.csv"), proposal=tmp_path / "p.csv",

@@ -20,8 +20,9 @@ from helpers.history import GeneratedHistory, build_generated_history
 from helpers.project import output_of, run_health
 
 from customer_health.evaluation import calibration as calibrate_weights
-from customer_health.evaluation.logit import fit_logit, normalise_weights, raw_weights, rescore
+from customer_health.evaluation.logit import fit_logit, normalise_weights, raw_weights
 from customer_health.evaluation.options import CalibrationOptions, active_weights_seed
+from customer_health.evaluation.rescoring import rescore
 
 ACTIVE_SEED = active_weights_seed()
 # planted by the sample-data generator: errors, support tickets, auto-renew off

@@ -48,6 +48,9 @@ EMPTY = "health.empty_table"
 RELATIONS = (TYPED, EVENTS, EVENTS_VIEW, EMPTY)
 # What the backtest reads in events mode (the generated history has churn events and usage).
 EVENTS_MODE_RELATIONS = (HISTORY, CHURN_EVENTS, FEATURE_USAGE)
+# What the backtest reads in events mode: the history, its labels and the (optional) component
+# history, for what each family adds.
+BACKTEST_RELATIONS = (*EVENTS_MODE_RELATIONS, COMPONENT_HISTORY)
 
 TYPED_DDL = (
     "t varchar, d date, x double, f float, i bigint, n integer, s smallint, b boolean, "
@@ -259,10 +262,10 @@ def test_backtest_on_an_extract_equals_the_backtest_on_the_file(
     assert extracted["metrics"] == direct["metrics"]
     assert direct["parameters"]["target"] == "duckdb" and "extract" not in direct["parameters"]
     copied = extracted["parameters"]["extract"]["rows"]
-    assert set(copied) == set(EVENTS_MODE_RELATIONS)
+    assert set(copied) == set(BACKTEST_RELATIONS)
     with duckdb.connect(str(history.working_path), read_only=True) as con:
         assert copied == {r: con.execute(f"select count(*) from {r}").fetchall()[0][0]
-                          for r in EVENTS_MODE_RELATIONS}
+                          for r in BACKTEST_RELATIONS}
 
 
 @pytest.mark.usefixtures("postgres_is_the_file")
@@ -400,7 +403,7 @@ def load_into_postgres(connection: Any, db_path: Path, relations: tuple[str, ...
 def test_backtest_on_postgres_equals_the_backtest_on_the_file(
     postgres_database: Any, history: GeneratedHistory, tmp_path: Path,
 ) -> None:
-    load_into_postgres(postgres_database, history.working_path, EVENTS_MODE_RELATIONS)
+    load_into_postgres(postgres_database, history.working_path, BACKTEST_RELATIONS)
     direct = run_backtest(tmp_path / "direct", db_path=history.db_path)
     on_postgres = run_backtest(tmp_path / "extract", target="postgres")
     assert on_postgres["counts"] == direct["counts"]
