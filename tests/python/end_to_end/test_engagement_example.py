@@ -16,7 +16,16 @@ from subprocess import CompletedProcess
 
 import duckdb
 import pytest
-from helpers.project import REPO_DIR, clean_env, health_command, output_of, run_health
+from helpers.project import (
+    REPO_DIR,
+    clean_env,
+    create_postgres_database,
+    health_command,
+    output_of,
+    run_health,
+)
+
+from customer_health.errors import GateFailedError
 
 EXAMPLE = REPO_DIR / "deployments" / "engagement_example"
 ACCOUNTS = 300
@@ -206,3 +215,64 @@ def test_no_event_or_response_after_the_as_of_date_changes_a_score(
             "from health.customer_health_score_components order by all",
         ))
     assert scores[0] == scores[1] and len(scores[0]) > 0
+
+
+def test_bad_nps_rows_beyond_the_gate_share_publish_nothing(
+    data: Path, published: Path, tmp_path: Path
+) -> None:
+    """A survey export gone wrong (every tenth score 11): staging quarantines those rows, the
+    gate blocks on the quarantined share of nps_responses, exits 2 and publishes nothing."""
+    bad = tmp_path / "bad"
+    shutil.copytree(data, bad)
+    lines = (bad / RESPONSES).read_bytes().split(b"\r\n")
+    at = lines[0].decode().split(",").index("nps_score")
+    for index in range(1, len(lines), 10):
+        if lines[index]:
+            fields = lines[index].decode().split(",")
+            fields[at] = "11"
+            lines[index] = ",".join(fields).encode()
+    (bad / RESPONSES).write_bytes(b"\r\n".join(lines))
+    folder = tmp_path / "run"
+    folder.mkdir()
+    shutil.copy(published, folder / published.name)
+    before = (folder / published.name).read_bytes()
+    completed, db_path = refresh(bad, folder)
+    assert completed.returncode == GateFailedError.exit_code, output_of(completed)
+    assert "nps_responses" in output_of(completed)
+    assert "quarantined_share" in output_of(completed)
+    assert db_path.read_bytes() == before
+
+
+def export(env: dict[str, str], args: list[str], out: Path) -> dict[str, bytes]:
+    relations = ("customer_health_scores", "customer_health_score_components",
+                 "promoter_accounts", "at_risk_accounts")
+    completed = run_health(
+        "export",
+        ["--quiet", *args, *[f"--relation={name}" for name in relations], "--out", str(out)],
+        env=env,
+    )
+    assert completed.returncode == 0, output_of(completed)
+    return {name: (out / f"{name}.csv").read_bytes() for name in relations}
+
+
+@pytest.mark.engines
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+def test_the_engagement_family_scores_the_same_on_every_engine(
+    engine: str, data: Path, published: Path, postgres_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Load, refresh and export on PostgreSQL or Spark: byte for byte DuckDB's export."""
+    database = f"engagement_{engine}"
+    create_postgres_database(database)
+    env = clean_env({**postgres_env, "PGDATABASE": database, "HEALTH_DEPLOYMENT": str(EXAMPLE),
+                     "HEALTH_SPARK_DIR": str(tmp_path / "spark")})
+    target = ["--target", engine, "--target-path", str(tmp_path / "target")]
+    for command, args in (
+        ("load", [*target, "--raw-data-dir", str(data)]),
+        ("refresh", [*target, "--raw-data-dir", str(data)]),
+    ):
+        completed = run_health(command, ["--quiet", *args], env=env)
+        assert completed.returncode == 0, output_of(completed)
+    duckdb_env = clean_env({"HEALTH_DEPLOYMENT": str(EXAMPLE)})
+    expected = export(duckdb_env, ["--db-path", str(published)], tmp_path / "duckdb")
+    assert expected["customer_health_scores"].count(b"\n") > ACCOUNTS / 2
+    assert export(env, ["--target", engine], tmp_path / engine) == expected
