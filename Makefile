@@ -81,12 +81,20 @@ engagement-example: $(BIN)/health
 test: lint dbt-test pytest
 SAMPLE := env -u HEALTH_DEPLOYMENT -u HEALTH_RAW_DATA_FORMAT HEALTH_RAW_DATA_DIR=$(CURDIR)/data/ravenstack
 
+# The models of the optional raw tables the sample lacks, linted with every raw table present.
+OPTIONAL_TABLE_MODELS := models/staging/engagement models/staging/survey \
+	models/intermediate/metrics/int_account_engagement_metrics.sql \
+	models/intermediate/metrics/int_account_nps_metrics.sql \
+	models/intermediate/metrics/int_account_nps_responses_in_window.sql models/marts/outreach
 lint: export HEALTH_DB_PATH = $(CURDIR)/target/lint.duckdb
 lint: $(BIN)/health
 	$(BIN)/ruff check customer_health scripts tests/python orchestration
 	$(SAMPLE) $(BIN)/health check-config --quiet
 	$(SAMPLE) $(BIN)/dbt parse --profiles-dir . --quiet
 	$(SAMPLE) $(BIN)/sqlfluff lint models tests/dbt
+	$(BIN)/health generate --engagement --accounts 50 --out target/lint_data --quiet
+	HEALTH_RAW_DATA_DIR=$(CURDIR)/target/lint_data $(BIN)/sqlfluff lint \
+		--config lint/every_raw_table.sqlfluff $(OPTIONAL_TABLE_MODELS)
 
 dbt-test: $(BIN)/health
 	$(SAMPLE) HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .

@@ -14,3 +14,13 @@
         {{ sql_literal(value) }}{{ ', ' if not loop.last }}
     {%- endfor -%}
 {%- endmacro %}
+
+
+{#- A condition that `column` is none of the text `values` (true when there are none). -#}
+{% macro is_not_in_list(column, values) -%}
+    {%- if values -%}
+        {{ column }} not in ({{ sql_literal_list(values) }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

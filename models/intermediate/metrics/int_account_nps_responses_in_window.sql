@@ -26,7 +26,7 @@ final as (
         responses.responded_date,
         responses.nps_score,
         responses.nps_category,
-        responses.comment,
+        responses.response_comment,
         -- bigint on every engine (Spark's row_number() is an int).
         cast(row_number() over (
             partition by active_accounts.account_id, active_accounts.as_of_date

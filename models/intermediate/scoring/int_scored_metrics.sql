@@ -24,15 +24,8 @@ final as (
     from metric_definitions
     where
         metric_name is not null
-        {%- if var('disabled_metrics') %}
-            and metric_name not in ({{ sql_literal_list(var('disabled_metrics')) }})
-        {%- endif %}
-        {%- if var('absent_raw_tables') %}
-            and (
-                raw_table is null
-                or raw_table not in ({{ sql_literal_list(var('absent_raw_tables')) }})
-            )
-        {%- endif %}
+        and {{ is_not_in_list('metric_name', var('disabled_metrics')) }}
+        and (raw_table is null or {{ is_not_in_list('raw_table', var('absent_raw_tables')) }})
 
 )
 

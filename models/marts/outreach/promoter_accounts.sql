@@ -50,7 +50,7 @@ listed as (
         {{ dbt.concat([
             "'NPS '", number_text('nps_promoters.nps_score'), "' on '",
             'cast(nps_promoters.responded_date as ' ~ dbt.type_string() ~ ')',
-            "coalesce(" ~ dbt.concat(["': \"'", 'nps_promoters.comment', "'\"'"]) ~ ", '')",
+            "coalesce(" ~ dbt.concat(["': \"'", 'nps_promoters.response_comment', "'\"'"]) ~ ", '')",
         ]) }} as nps_reason
         {%- else %}
         cast(null as {{ dbt.type_bigint() }}) as latest_nps_score,

@@ -22,7 +22,7 @@ final as (
             else 'passive'
         end as nps_category,
         contact_id,
-        comment
+        response_comment
 
     from base
     where quarantine_reason is null

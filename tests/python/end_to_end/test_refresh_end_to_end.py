@@ -11,7 +11,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from helpers.fingerprint import published_values_digest
 
 from customer_health.dbt_project import project_config

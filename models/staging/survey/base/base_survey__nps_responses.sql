@@ -20,7 +20,7 @@ typed as (
         {{ parse_as('nps_score', 'bigint') }} as nps_score,
         {{ clean_string('nps_score') }} is not null as has_raw_nps_score,
         {{ clean_string('contact_id') }} as contact_id,
-        {{ clean_string('comment') }} as comment,
+        {{ clean_string('comment') }} as response_comment,
         {{ raw_record(raw_columns) }} as raw_record,
         too_many_fields_detail
 
@@ -94,7 +94,7 @@ final as (
         cast(responded_at as date) as responded_date,
         nps_score,
         contact_id,
-        comment,
+        response_comment,
         raw_record,
         quarantine_reason,
         case
