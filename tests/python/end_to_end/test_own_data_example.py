@@ -25,6 +25,8 @@ from helpers.project import (
     run_health,
 )
 
+from customer_health.dbt_project import project_config
+
 EXAMPLE = REPO_DIR / "deployments" / "contracts_example"
 EXAMPLE_METRICS = {
     "tenure_days", "contract_type", "payment_method", "current_mrr", "auto_renew_off",
@@ -141,7 +143,10 @@ def test_without_a_support_desk_the_other_metrics_carry_the_score(tmp_path: Path
     shutil.copytree(project / "seeds", deployment / "seeds")
     (deployment / "deployment.yml").write_text(yaml.safe_dump(
         {"raw_data": {"dir": str(SAMPLE_DATA_DIR)},
-         "vars": {"absent_raw_tables": ["support.support_tickets"]}}
+         # the sample's absent tables, and its support desk
+         "vars": {"absent_raw_tables": [
+             *project_config()["vars"]["absent_raw_tables"], "support.support_tickets",
+         ]}}
     ))
     db_path = tmp_path / "no_support.duckdb"
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from customer_health.gate.checks import present_sources
 from customer_health.gate.config import GateConfig
 from customer_health.gate.dbt_manifest import DbtManifest
 
@@ -36,7 +37,7 @@ def candidate_statements(
     statements = [
         f"create schema if not exists {schema}" for schema in ("staging", "marts", "health")
     ]
-    for source in config.sources:
+    for source in present_sources(config, manifest):
         rows = big_rows if source.name == BIG_SOURCE else SMALL_ROWS
         staged = manifest.model(source.staged)
         dates = set(source.dates) | {source.freshness_column} - {None}
