@@ -32,17 +32,7 @@ typed as (
 
 ranked as (
 
-    select
-        *,
-        row_number() over key_window as key_occurrence,
-        lag(raw_record) over key_window as previous_raw_record
-
-    from typed
-    window key_window as (
-        partition by account_id
-        -- lines with too many fields last: they never make a well-formed row a duplicate
-        order by too_many_fields_detail is not null, raw_record
-    )
+    {{ rows_ranked_by_key('typed', 'account_id') }}
 
 ),
 
@@ -61,10 +51,7 @@ final as (
         {{ attribute_column_names('crm.accounts') }}
         raw_record,
         case
-            when too_many_fields_detail is not null then 'too_many_fields'
-            when account_id is null then 'missing_account_id'
-            when raw_record = previous_raw_record then 'exact_duplicate_row'
-            when key_occurrence > 1 then 'duplicate_account_id'
+            {{ key_quarantine_reasons('account_id') }}
             when signup_date is null then 'invalid_signup_date'
             when {{ is_implausible_date('signup_date') }} then 'implausible_signup_date'
             when has_raw_seats and initial_seats is null then 'invalid_seats'

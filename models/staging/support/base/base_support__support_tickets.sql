@@ -42,29 +42,13 @@ quarantined_accounts as (
 
 ranked as (
 
-    select
-        *,
-        row_number() over key_window as key_occurrence,
-        lag(raw_record) over key_window as previous_raw_record
-
-    from typed
-    window key_window as (
-        partition by ticket_id
-        -- lines with too many fields last: they never make a well-formed row a duplicate
-        order by too_many_fields_detail is not null, raw_record
-    )
+    {{ rows_ranked_by_key('typed', 'ticket_id') }}
 
 ),
 
 with_parents as (
 
-    select
-        ranked.*,
-        quarantined_accounts.parent_quarantine_detail
-
-    from ranked
-    left join quarantined_accounts
-        on ranked.account_id = quarantined_accounts.account_id
+    {{ rows_with_parent_quarantine('ranked', 'quarantined_accounts', 'account_id') }}
 
 ),
 
@@ -73,10 +57,7 @@ flagged as (
     select
         *,
         case
-            when too_many_fields_detail is not null then 'too_many_fields'
-            when ticket_id is null then 'missing_ticket_id'
-            when raw_record = previous_raw_record then 'exact_duplicate_row'
-            when key_occurrence > 1 then 'duplicate_ticket_id'
+            {{ key_quarantine_reasons('ticket_id') }}
             when account_id is null then 'missing_account_id'
             when submitted_date is null then 'invalid_submitted_date'
             when {{ is_implausible_date('submitted_date') }} then 'implausible_submitted_date'
@@ -120,10 +101,7 @@ final as (
         is_escalated,
         raw_record,
         quarantine_reason,
-        case
-            when quarantine_reason = 'too_many_fields' then too_many_fields_detail
-            when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
-        end as quarantine_detail
+        {{ quarantine_detail() }} as quarantine_detail
 
     from flagged
 

@@ -36,29 +36,13 @@ quarantined_accounts as (
 
 ranked as (
 
-    select
-        *,
-        row_number() over key_window as key_occurrence,
-        lag(raw_record) over key_window as previous_raw_record
-
-    from typed
-    window key_window as (
-        partition by response_id
-        -- lines with too many fields last: they never make a well-formed row a duplicate
-        order by too_many_fields_detail is not null, raw_record
-    )
+    {{ rows_ranked_by_key('typed', 'response_id') }}
 
 ),
 
 with_parents as (
 
-    select
-        ranked.*,
-        quarantined_accounts.parent_quarantine_detail
-
-    from ranked
-    left join quarantined_accounts
-        on ranked.account_id = quarantined_accounts.account_id
+    {{ rows_with_parent_quarantine('ranked', 'quarantined_accounts', 'account_id') }}
 
 ),
 
@@ -67,10 +51,7 @@ flagged as (
     select
         *,
         case
-            when too_many_fields_detail is not null then 'too_many_fields'
-            when response_id is null then 'missing_response_id'
-            when raw_record = previous_raw_record then 'exact_duplicate_row'
-            when key_occurrence > 1 then 'duplicate_response_id'
+            {{ key_quarantine_reasons('response_id') }}
             when account_id is null then 'missing_account_id'
             when responded_at is null then 'invalid_responded_at'
             when {{ is_implausible_date('responded_at') }} then 'implausible_responded_at'
@@ -97,10 +78,7 @@ final as (
         response_comment,
         raw_record,
         quarantine_reason,
-        case
-            when quarantine_reason = 'too_many_fields' then too_many_fields_detail
-            when quarantine_reason = 'parent_quarantined' then parent_quarantine_detail
-        end as quarantine_detail
+        {{ quarantine_detail() }} as quarantine_detail
 
     from flagged
 
