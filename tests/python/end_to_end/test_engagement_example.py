@@ -276,3 +276,24 @@ def test_the_engagement_family_scores_the_same_on_every_engine(
     expected = export(duckdb_env, ["--db-path", str(published)], tmp_path / "duckdb")
     assert expected["customer_health_scores"].count(b"\n") > ACCOUNTS / 2
     assert export(env, ["--target", engine], tmp_path / engine) == expected
+
+
+def test_the_backtest_reports_what_the_engagement_family_adds(data: Path, tmp_path: Path) -> None:
+    """Backfilled month ends, backtested: the report has the engagement family's AUC gain, with
+    an interval, among the families compared."""
+    env = clean_env({"HEALTH_DEPLOYMENT": str(EXAMPLE)})
+    db = ["--db-path", str(tmp_path / "customer_health.duckdb")]
+    for command, args in (
+        ("backfill", [*db, "--raw-data-dir", str(data), "--target-path", str(tmp_path / "t"),
+                      "--from", "2024-07-31", "--to", "2024-09-30"]),
+        ("backtest", [*db, "--out", str(tmp_path / "report")]),
+    ):
+        completed = run_health(command, ["--quiet", *args], env=env)
+        assert completed.returncode == 0, output_of(completed)
+    metrics = json.loads((tmp_path / "report" / "backtest.json").read_text())["metrics"]
+    families = {entry["family"]: entry for entry in metrics["family_contribution"]}
+    assert {"usage", "billing", "support", "engagement"} <= set(families)
+    gain = families["engagement"]["difference"]
+    assert gain["lower"] <= gain["estimate"] <= gain["upper"]
+    assert set(families["engagement"]["metrics"]) == ENGAGEMENT_METRICS
+    assert "What each family adds" in (tmp_path / "report" / "backtest.md").read_text()
