@@ -99,8 +99,12 @@ lint: $(BIN)/health
 dbt-test: $(BIN)/health
 	$(SAMPLE) HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
 
+# Two pytest-xdist workers, a module per unit of work, handed out in collection order (the engines
+# module first: tests/python/conftest.py); PYTEST_WORKERS=0 runs the tests one after the other.
+PYTEST_WORKERS ?= 2
 pytest: $(BIN)/health
-	$(SAMPLE) $(BIN)/python -m pytest tests/python -q --durations=25
+	$(SAMPLE) $(BIN)/python -m pytest tests/python -q --durations=25 \
+		-n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 ## test-engines: the sample through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
 ## the tests start and stop) and local Spark; published scores must be identical (also in pytest)

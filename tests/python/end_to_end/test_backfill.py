@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 from helpers.project import run_health
 
 from customer_health.dbt_project import HISTORY_MODELS
@@ -64,9 +65,21 @@ def history(db_path: Path) -> list[tuple]:
         ).fetchall()
 
 
-def test_rerunning_a_backfill_replaces_dates_instead_of_adding_rows(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def october_november(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A backfill of 2024-10-31 and 2024-11-30 into an empty warehouse, made once for the module:
+    its folder (the served and working files, kept versions, dbt target) is copied by each test
+    that starts from it."""
+    folder = tmp_path_factory.mktemp("october_november")
+    run_backfill(folder / "scores.duckdb", folder / "target", "2024-10-01", "2024-11-30")
+    return folder
+
+
+def test_rerunning_a_backfill_replaces_dates_instead_of_adding_rows(
+    october_november: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(october_november, tmp_path, dirs_exist_ok=True)
     db_path = tmp_path / "scores.duckdb"
-    run_backfill(db_path, tmp_path / "target", "2024-10-01", "2024-11-30")
     first = history(db_path)
     assert {row[1] for row in first} == {date(2024, 10, 31), date(2024, 11, 30)}
 
@@ -146,11 +159,13 @@ def test_a_chain_of_backfills_publishes_what_one_build_of_all_dates_makes(tmp_pa
                         (date(2024, 12, 31), date(2024, 11, 30))}
 
 
-def test_a_plain_dbt_build_gives_the_history_rows_a_refresh_publishes(tmp_path: Path) -> None:
+def test_a_plain_dbt_build_gives_the_history_rows_a_refresh_publishes(
+    october_november: Path, tmp_path: Path
+) -> None:
     """After a published backfill, `dbt build` of the next date makes the rows a refresh of that
     date publishes, compared with the published previous date, and changes nothing published."""
-    backfilled = tmp_path / "backfilled.duckdb"
-    run_backfill(backfilled, tmp_path / "target", "2024-10-01", "2024-11-30")
+    shutil.copytree(october_november, tmp_path, dirs_exist_ok=True)
+    backfilled = tmp_path / "scores.duckdb"
     refreshed = tmp_path / "refreshed.duckdb"
     shutil.copyfile(backfilled, refreshed)
     published_before = rows(backfilled, "health.customer_health_score_history")

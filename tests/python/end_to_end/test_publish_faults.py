@@ -657,7 +657,8 @@ def postgres_lock_is_free(connection: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def postgres_faults(
-    postgres_build: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    postgres_build: dict[str, str], postgres_build_target: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[FaultServer, Any]]:
     """A fault server on the session's PostgreSQL build (nothing published; what the test
     publishes is dropped afterwards) and a connection of the test's own to it."""
@@ -666,7 +667,7 @@ def postgres_faults(
     folder = tmp_path_factory.mktemp("publish_faults_postgres")
     target = folder / "target"
     target.mkdir()
-    built = REPO_DIR / "target" / "manifest.json"  # the build's (parsed again when stale)
+    built = postgres_build_target / "manifest.json"  # the build's (parsed again when stale)
     if built.is_file():
         shutil.copy2(built, target / "manifest.json")
     connection = psycopg2.connect(

@@ -1,8 +1,8 @@
 """Published score history with planted churn drivers, for the evaluation tests.
 
 `build_generated_history` generates data (`health generate`) and backfills ten month ends
-(`health backfill`) once per test session, into the session's temp folder; the backtest, the
-calibration and the extract tests all read that one database.
+(`health backfill`) once per test run, into the run's temp folder (shared by the pytest-xdist
+workers); the backtest, the calibration and the extract tests all read that one database.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from customer_health.engines.warehouse import working_database
 from helpers.project import output_of, run_health
+from helpers.shared import build_once
 
 # Generated data: 2,000 accounts, 2023-01-01..2024-12-31 (churn in the last 180 days), ten month
 # ends scored. Measured with this seed: AUC 0.673 (95 % CI 0.654-0.693), top-decile lift 1.81,
@@ -46,16 +47,17 @@ def backfill(raw_dir: Path, folder: Path, start: str, end: str) -> Path:
 
 
 def build_generated_history(factory: pytest.TempPathFactory) -> GeneratedHistory:
-    """Generate + backfill once per session; later calls (any module) reuse the database."""
-    folder = factory.getbasetemp() / "generated_history"
-    db_path, raw_dir, marker = folder / "history.duckdb", folder / "raw", folder / "done"
-    if not marker.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+    """Generate + backfill once per run; later calls (any module, any worker) reuse the
+    database."""
+
+    def build(folder: Path) -> None:
         generated = run_health("generate", [
-            "--out", str(raw_dir), "--accounts", str(GENERATED_ACCOUNTS),
+            "--out", str(folder / "raw"), "--accounts", str(GENERATED_ACCOUNTS),
             "--seed", str(GENERATED_SEED), "--quiet",
         ])
         assert generated.returncode == 0, output_of(generated)
-        assert backfill(raw_dir, folder, BACKFILL_START, BACKFILL_END) == db_path
-        marker.write_text("ok\n")
-    return GeneratedHistory(db_path, raw_dir)
+        db_path = backfill(folder / "raw", folder, BACKFILL_START, BACKFILL_END)
+        assert db_path == folder / "history.duckdb"
+
+    folder = build_once(factory, "generated_history", build)
+    return GeneratedHistory(folder / "history.duckdb", folder / "raw")
