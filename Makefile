@@ -28,9 +28,9 @@ BACKFILL_START ?= 2024-01-01
 BACKFILL_END ?= 2024-12-31
 
 ## demo: set up; load the raw data (PostgreSQL, Spark); backfill a year of monthly history,
-## backtest it, then refresh the current scores (dbt build -> quality gate -> publish) and
-## print the summary
-demo: load backfill backtest refresh
+## refresh the current scores (dbt build -> quality gate -> publish) and print the summary, then
+## backtest the history and print its verdict: can the score rank outreach?
+demo: load backfill refresh backtest
 
 ## load: put the raw files into schema raw of TARGET (nothing to do on DuckDB, which reads them)
 load: $(BIN)/health

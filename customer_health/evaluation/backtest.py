@@ -111,31 +111,45 @@ def thin_roc(fpr: np.ndarray, tpr: np.ndarray, points: int = ROC_POINTS) -> dict
             "tpr": [round(float(v), 4) for v in tpr[keep]]}
 
 
+# Where a verdict that the score does not predict churn points to.
+NEXT_STEPS = ("see \"What each family adds\" in the backtest report, and `health calibrate` "
+              "for weights fitted to your churn")
+
+
 def verdict(auc: dict, lift: dict, grade_check: dict, outcome: str) -> str:
-    """A short plain-language verdict from the AUC interval, the lift and the grade order;
-    `outcome` is what the label means (LabelWindow.outcome(), e.g. "churn within 90 days")."""
+    """The verdict in plain words for a customer-success lead, then the statistics behind it.
+
+    It says the score predicts `outcome` (LabelWindow.outcome(), e.g. "churn within 90 days")
+    only when all three hold: AUC's 95 % CI lies above 0.5, the riskiest 10 % churned more than
+    the rest (top-decile lift above 1), and churn rises with every worse grade. Otherwise it says
+    not to prioritise outreach with the score yet, and why, in words."""
     estimate, lower, upper = auc["estimate"], auc["lower"], auc["upper"]
-    if lower is not None and lower > 0.5:
-        strength = ("strong" if estimate >= 0.8 else "good" if estimate >= 0.7
-                    else "moderate" if estimate >= 0.6 else "weak")
-        head = (f"The score predicts {outcome}: {strength} discrimination "
-                f"(AUC {estimate:.2f}, 95 % CI {lower:.2f}-{upper:.2f}; 0.5 = coin flip).")
-    elif upper is not None and upper < 0.5:
-        head = (f"The score ranks churners as healthier than stayers (AUC {estimate:.2f}, "
-                f"95 % CI {lower:.2f}-{upper:.2f}): it is inverted on this data.")
-    else:
-        head = (f"No evidence that the score predicts {outcome}: AUC "
-                f"{estimate:.2f} with a 95 % CI ({lower:.2f}-{upper:.2f}) that includes 0.5.")
-    lift_text = (f" The riskiest 10 % of scores churned at {lift['lift']:.1f}x the overall rate."
-                 if lift["lift"] is not None else "")
-    if grade_check["monotonic"]:
-        grade_text = " Churn rises steadily from the best grade to the worst."
-    else:
-        steps = ", ".join(f"{v['from']}->{v['to']}" for v in grade_check["violations"])
-        significant = any(v["significant"] for v in grade_check["violations"])
-        grade_text = (f" Churn does not rise monotonically with worse grades (falls at {steps}"
-                      f"{'; at least one fall is outside the CIs' if significant else ''}).")
-    return head + lift_text + grade_text
+    top_lift = lift["lift"]
+    reasons = []
+    if upper is not None and upper < 0.5:
+        reasons.append("it ranks the accounts that churned as healthier than those that stayed")
+    elif lower is None or lower <= 0.5:
+        reasons.append("it does not rank the accounts that churned below those that stayed "
+                       "more often than chance would")
+    if top_lift is None or top_lift <= 1:
+        reasons.append("the accounts it marks riskiest did not churn more than the others")
+    if not grade_check["monotonic"]:
+        steps = ", ".join(f"{v['from']} to {v['to']}" for v in grade_check["violations"])
+        reasons.append(f"churn does not rise with every worse grade (it falls from {steps})")
+    interval = ("" if lower is None else f", 95 % CI {lower:.2f}-{upper:.2f}")
+    statistics = (f"AUC {estimate:.2f}{interval} (0.5 = coin flip); top-decile lift "
+                  + ("n/a" if top_lift is None else f"{top_lift:.1f}x")
+                  + "; churn by grade " + ("rises" if grade_check["monotonic"] else "does not rise")
+                  + " with every worse grade.")
+    if reasons:
+        return (f"Do not prioritise outreach with this score yet. Against {outcome}: "
+                f"{'; '.join(reasons)}. For what to change, {NEXT_STEPS}. In statistics terms: "
+                f"{statistics}")
+    strength = ("strong" if estimate >= 0.8 else "good" if estimate >= 0.7
+                else "moderate" if estimate >= 0.6 else "weak")
+    return (f"The score predicts {outcome}: the riskiest 10 % of accounts churned at "
+            f"{top_lift:.1f}x the overall rate, and churn rises with every worse grade, so it can "
+            f"rank outreach. In statistics terms ({strength} discrimination): {statistics}")
 
 
 def discrimination(frame: pd.DataFrame, n_boot: int, seed: int) -> dict:
@@ -286,4 +300,5 @@ def run(options: BacktestOptions) -> dict:
     log.info("AUC %.3f (95%% CI %.3f-%.3f) on %s rows, %s churned; report in %s",
              auc["estimate"], auc["lower"], auc["upper"], report["counts"]["evaluated_rows"],
              report["counts"]["churned_rows"], out)
+    log.info("verdict: %s", report["metrics"]["verdict"])
     return report

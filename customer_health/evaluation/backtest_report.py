@@ -128,6 +128,19 @@ def _monotonic_text(check: dict, what: str) -> str:
     return f"Churn is **not** monotonic by {what}: it falls at {falls}."
 
 
+GLOSSARY = [
+    "Glossary:",
+    "- **AUC**: the chance that an account that churned has a lower score than one that stayed "
+    "(0.5 = a coin flip, 1 = a perfect ranking).",
+    "- **95 % CI**: the range the measure lies in with 95 % confidence, given this much data; an "
+    "interval wholly above 0.5 is evidence that the score ranks churners, not luck.",
+    "- **Top-decile lift**: how many times the overall churn rate the riskiest 10 % of scores "
+    "churned at (1x = no better than picking accounts at random).",
+    "- **Churn by grade**: the share of each grade's accounts that churned; a score to act on has "
+    "it rise with every worse grade.",
+]
+
+
 def _headline(report: dict) -> list[str]:
     m, c = report["metrics"], report["counts"]
     auc, hm, top = m["auc"], m["auc_hanley_mcneil"], m["top_decile"]
@@ -288,6 +301,8 @@ def render_markdown(report: dict) -> str:
         f"**Verdict.** {m['verdict']}",
         "",
         *_headline(report),
+        "",
+        *GLOSSARY,
         "",
         "## Data",
         "",
