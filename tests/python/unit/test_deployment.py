@@ -134,3 +134,15 @@ def test_a_manifest_parsed_for_another_deployment_is_not_reused(
     assert not parsed_for_deployment(tmp_path)
     monkeypatch.setenv("HEALTH_DEPLOYMENT", str(EXAMPLE))
     assert parsed_for_deployment(tmp_path)
+
+
+def test_the_engagement_example_scores_with_the_sample_s_seeds() -> None:
+    """deployments/engagement_example proves the shipped engagement defaults: its seed folder
+    (a deployment must hold one) is the sample's, file for file."""
+    sample = sorted((PROJECT_DIR / "seeds").glob("*.csv"))
+    example = PROJECT_DIR / "deployments" / "engagement_example" / "seeds"
+    assert sample and sorted(path.name for path in example.glob("*.csv")) == [
+        path.name for path in sample
+    ]
+    for path in sample:
+        assert (example / path.name).read_bytes() == path.read_bytes(), path.name
