@@ -106,7 +106,7 @@ pytest: $(BIN)/health
 	$(SAMPLE) $(BIN)/python -m pytest tests/python -q --durations=25 \
 		-n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
-## test-engines: the sample through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
+## test-engines: generated data with every raw table through the gated refresh on DuckDB, PostgreSQL (a scratch cluster
 ## the tests start and stop) and local Spark; published scores must be identical (also in pytest)
 test-engines: $(BIN)/health
 	$(SAMPLE) $(BIN)/python -m pytest tests/python -q -m engines

@@ -2,11 +2,11 @@
 and NPS responses beside usage, billing and support): dirty rows of the new sources are
 quarantined with their reasons, the new metrics and the engagement sub-score are scored (their
 dbt unit tests run in the same build), promoters and detractors join the outreach lists, and no
-event or response dated after the as-of date changes a score."""
+event or response dated after the as-of date changes a score. That the family scores the same on
+PostgreSQL and Spark is tested with the engines (test_engines.py), on the same data."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess
@@ -16,44 +16,16 @@ from subprocess import CompletedProcess
 
 import duckdb
 import pytest
-from helpers.project import (
-    REPO_DIR,
-    clean_env,
-    create_postgres_database,
-    health_command,
-    output_of,
-    run_health,
-)
+from helpers.engagement_data import EVENTS, EXAMPLE, RESPONSES, engagement_data
+from helpers.project import REPO_DIR, clean_env, health_command, output_of, run_health
 
 from customer_health.errors import GateFailedError
 
-EXAMPLE = REPO_DIR / "deployments" / "engagement_example"
-ACCOUNTS = 300
 ENGAGEMENT_METRICS = {
     "days_since_two_way_engagement", "email_click_through_pct", "meetings_cancelled_pct",
     "engagement_trend_pct", "nps_latest", "nps_average", "nps_net", "detractor_responses",
 }
 DBT = Path(sys.executable).parent / "dbt"
-EVENTS = "ravenstack_engagement_events.csv"
-RESPONSES = "ravenstack_nps_responses.csv"
-
-
-def generate(out: Path) -> None:
-    completed = subprocess.run(
-        health_command("generate", "--engagement", "--quirks", "--accounts", str(ACCOUNTS),
-                       "--out", str(out), "--quiet"),
-        env=clean_env(), capture_output=True, text=True, check=False, cwd=REPO_DIR,
-    )
-    assert completed.returncode == 0, output_of(completed)
-
-
-def append_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    """Append rows in the generator's format (CRLF, unquoted)."""
-    with path.open(newline="") as handle:
-        header = next(csv.reader(handle))
-    with path.open("a", newline="") as handle:
-        for row in rows:
-            handle.write(",".join(row.get(column, "") for column in header) + "\r\n")
 
 
 def refresh(data: Path, folder: Path, *args: str) -> tuple[CompletedProcess[str], Path]:
@@ -75,24 +47,7 @@ def query(db_path: Path, sql: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Generated data with engagement, NPS and dirt; plus an event and a response dated after
-    the run (a clock gone wrong) and an event of a type its channel does not have."""
-    out = tmp_path_factory.mktemp("engagement_data")
-    generate(out)
-    account = next(csv.DictReader((out / "ravenstack_accounts.csv").open()))["account_id"]
-    append_rows(out / EVENTS, [
-        {"event_id": "E-future", "account_id": account, "occurred_at": "2090-01-01 00:00:00",
-         "channel": "web", "event_type": "visited"},
-        {"event_id": "E-badtype", "account_id": account, "occurred_at": "2024-06-01 10:00:00",
-         "channel": "meeting", "event_type": "clicked"},
-    ])
-    append_rows(out / RESPONSES, [
-        {"response_id": "N-future", "account_id": account, "responded_at": "2090-01-01 00:00:00",
-         "nps_score": "10"},
-        {"response_id": "N-half", "account_id": account, "responded_at": "2024-06-01 10:00:00",
-         "nps_score": "7.5"},
-    ])
-    return out
+    return engagement_data(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -241,41 +196,6 @@ def test_bad_nps_rows_beyond_the_gate_share_publish_nothing(
     assert "nps_responses" in output_of(completed)
     assert "quarantined_share" in output_of(completed)
     assert db_path.read_bytes() == before
-
-
-def export(env: dict[str, str], args: list[str], out: Path) -> dict[str, bytes]:
-    relations = ("customer_health_scores", "customer_health_score_components",
-                 "promoter_accounts", "at_risk_accounts")
-    completed = run_health(
-        "export",
-        ["--quiet", *args, *[f"--relation={name}" for name in relations], "--out", str(out)],
-        env=env,
-    )
-    assert completed.returncode == 0, output_of(completed)
-    return {name: (out / f"{name}.csv").read_bytes() for name in relations}
-
-
-@pytest.mark.engines
-@pytest.mark.parametrize("engine", ["postgres", "spark"])
-def test_the_engagement_family_scores_the_same_on_every_engine(
-    engine: str, data: Path, published: Path, postgres_env: dict[str, str], tmp_path: Path
-) -> None:
-    """Load, refresh and export on PostgreSQL or Spark: byte for byte DuckDB's export."""
-    database = f"engagement_{engine}"
-    create_postgres_database(database)
-    env = clean_env({**postgres_env, "PGDATABASE": database, "HEALTH_DEPLOYMENT": str(EXAMPLE),
-                     "HEALTH_SPARK_DIR": str(tmp_path / "spark")})
-    target = ["--target", engine, "--target-path", str(tmp_path / "target")]
-    for command, args in (
-        ("load", [*target, "--raw-data-dir", str(data)]),
-        ("refresh", [*target, "--raw-data-dir", str(data)]),
-    ):
-        completed = run_health(command, ["--quiet", *args], env=env)
-        assert completed.returncode == 0, output_of(completed)
-    duckdb_env = clean_env({"HEALTH_DEPLOYMENT": str(EXAMPLE)})
-    expected = export(duckdb_env, ["--db-path", str(published)], tmp_path / "duckdb")
-    assert expected["customer_health_scores"].count(b"\n") > ACCOUNTS / 2
-    assert export(env, ["--target", engine], tmp_path / engine) == expected
 
 
 def test_the_backtest_reports_what_the_engagement_family_adds(data: Path, tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
 """The same gated refresh on DuckDB, PostgreSQL and Spark gives the same published scores.
 
-The sample data, with two values made unparseable (a churn event's refund amount and another's
-date: churn events are an outcome, never a score input, so the scores stay those of the sample),
-goes through load -> backfill of the month before -> refresh (dbt build -> quality gate ->
-publish) on each engine: DuckDB (a file), PostgreSQL (a scratch cluster the tests start) and Spark
-(a local session). The refresh compares its date with the backfilled one, read from the published
-history. The published relations, exported in an engine-neutral form, must be byte-identical,
-every column included. Then weights that do not sum to 1 must publish nothing on PostgreSQL.
+Generated data with every raw table (the engagement example's deployment: usage, billing and
+support beside engagement events and NPS responses, with dirty rows of every kind), with a churn
+event's refund amount and a support ticket's date made unparseable, goes through load -> backfill
+of the month before -> refresh (dbt build -> quality gate -> publish) on each engine: DuckDB (a
+file), PostgreSQL (a scratch cluster the tests start) and Spark (a local session). Every model of
+the project runs, the optional sources' included. The refresh compares its date with the
+backfilled one, read from the published history. The published relations, exported in an
+engine-neutral form, must be byte-identical, every column included. Then weights that do not sum
+to 1 must publish nothing on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.engagement_data import ACCOUNTS, EXAMPLE, engagement_data
 from helpers.project import (
-    SAMPLE_DATA_DIR,
+    REPO_DIR,
     TERMINAL_SUMMARY,
     clean_env,
     copy_project,
@@ -34,14 +37,20 @@ COMPARED = (
     "customer_health_score_components",
     "quarantined_source_rows",
     "at_risk_accounts",
+    "promoter_accounts",
     "customer_health_score_history",
     "customer_health_score_component_history",
     "customer_health_score_changes",
     "customer_health_score_change_attribution",
     "newly_at_risk_accounts",
 )
-BAD_REFUND = ("C-816288", "refund_amount_usd", "12,5 USD", "invalid_refund_amount")
-BAD_DATE = ("C-5a81e7", "churn_date", "2024-02-30", "invalid_churn_date")
+# (file, key column, column, unparseable value, quarantine reason): one row of each file is changed
+UNPARSEABLE = (
+    ("ravenstack_churn_events.csv", "churn_event_id", "refund_amount_usd", "12,5 USD",
+     "invalid_refund_amount"),
+    ("ravenstack_support_tickets.csv", "ticket_id", "submitted_at", "2024-02-30 10:00:00",
+     "invalid_submitted_date"),
+)
 
 
 @dataclass(frozen=True)
@@ -60,42 +69,49 @@ class EngineRun:
         return folder
 
 
-def corrupt_churn_events(raw_dir: Path) -> None:
-    path = raw_dir / "ravenstack_churn_events.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header, rows = list(reader.fieldnames or []), list(reader)
-    found = set()
-    for row in rows:
-        for event_id, column, value, _ in (BAD_REFUND, BAD_DATE):
-            if row["churn_event_id"] == event_id:
-                row[column] = value
-                found.add(event_id)
-    assert found == {BAD_REFUND[0], BAD_DATE[0]}, "the sample's churn events changed"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
+def make_unparseable(raw_dir: Path) -> dict[str, str]:
+    """Make one value of the first row of each UNPARSEABLE file unparseable; returns the
+    quarantine reason by `table.key`."""
+    expected = {}
+    for file_name, key, column, value, reason in UNPARSEABLE:
+        path = raw_dir / file_name
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            header, rows = list(reader.fieldnames or []), list(reader)
+        rows[0][column] = value
+        expected[f"{file_name.removeprefix('ravenstack_')[:-4]}.{rows[0][key]}"] = reason
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+    return expected
+
+
+@dataclass(frozen=True)
+class RawData:
+    folder: Path
+    unparseable: dict[str, str]  # quarantine reason by `table.key`
 
 
 @pytest.fixture(scope="module")
-def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("engines_raw") / "ravenstack"
-    shutil.copytree(SAMPLE_DATA_DIR, folder)
-    corrupt_churn_events(folder)
-    return folder
+def raw(tmp_path_factory: pytest.TempPathFactory) -> RawData:
+    folder = tmp_path_factory.mktemp("engines_raw") / "data"
+    shutil.copytree(engagement_data(tmp_path_factory), folder)
+    return RawData(folder, make_unparseable(folder))
 
 
 @pytest.fixture(scope="module")
 def runs(
-    tmp_path_factory: pytest.TempPathFactory, raw_dir: Path, postgres_env: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory, raw: RawData, postgres_env: dict[str, str]
 ) -> dict[str, EngineRun]:
     """Load, backfill, refresh and export on every engine (minutes: Spark starts a JVM per
     process)."""
     work = tmp_path_factory.mktemp("engines")
+    raw_dir = raw.folder
     results = {}
     for engine in ENGINES:
-        env = clean_env({**postgres_env, "HEALTH_SPARK_DIR": str(work / "spark")})
+        env = clean_env({**postgres_env, "HEALTH_SPARK_DIR": str(work / "spark"),
+                         "HEALTH_DEPLOYMENT": str(EXAMPLE)})
         args = ["--target", engine]
         if engine == "duckdb":
             args += ["--db-path", str(work / "customer_health.duckdb")]
@@ -149,10 +165,12 @@ def test_published_relations_are_identical_to_duckdb(
         pytest.fail(f"{relation} differs on {engine}: duckdb {first[0]!r} vs {first[1]!r}")
 
 
-def test_every_active_account_is_scored(runs: dict[str, EngineRun]) -> None:
+def test_the_latest_date_scores_each_account_once(runs: dict[str, EngineRun]) -> None:
     scores = rows_of(runs["duckdb"].export, "customer_health_scores")
-    assert len(scores) == 500
+    assert len(scores) > ACCOUNTS / 2
+    assert len({row["account_id"] for row in scores}) == len(scores)
     assert {row["as_of_date"] for row in scores} == {"2024-12-31"}
+    assert {row["engagement_score"] for row in scores} != {""}, "the optional family is unscored"
 
 
 def test_the_refresh_is_compared_with_the_published_backfill(runs: dict[str, EngineRun]) -> None:
@@ -167,24 +185,25 @@ def test_the_refresh_is_compared_with_the_published_backfill(runs: dict[str, Eng
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_unparseable_values_are_quarantined_not_fatal(
-    runs: dict[str, EngineRun], engine: str
+    runs: dict[str, EngineRun], engine: str, raw: RawData
 ) -> None:
     quarantined = rows_of(runs[engine].export, "quarantined_source_rows")
     reasons = {
-        row["quarantine_reason"] for row in quarantined
-        if row["table_name"] == "churn_events"
+        f"{row['table_name']}.{row['record_key']}": row["quarantine_reason"]
+        for row in quarantined
     }
-    assert {BAD_REFUND[3], BAD_DATE[3]} <= reasons, reasons
+    assert {key: reasons.get(key) for key in raw.unparseable} == raw.unparseable
 
 
 # On PostgreSQL: Spark's failed publish is tested without dbt in
 # tests/python/integration/test_publish.py (each Spark build here costs minutes).
 @pytest.mark.parametrize("engine", ["postgres"])
 def test_weights_that_do_not_sum_to_one_publish_nothing(
-    runs: dict[str, EngineRun], engine: str, raw_dir: Path, tmp_path: Path
+    runs: dict[str, EngineRun], engine: str, tmp_path: Path
 ) -> None:
     project = copy_project(tmp_path / "project")
-    weights = project / "seeds" / "segment_weights.csv"
+    deployment = project / EXAMPLE.relative_to(REPO_DIR)
+    weights = deployment / "seeds" / "segment_weights.csv"
     lines = weights.read_text(encoding="utf-8").splitlines()
     segment, metric, weight = lines[1].split(",")
     lines[1] = f"{segment},{metric},{float(weight) + 0.25}"
@@ -193,7 +212,7 @@ def test_weights_that_do_not_sum_to_one_publish_nothing(
     completed, _ = run_timed(
         "refresh",
         [*run.args, "--target-path", str(tmp_path / "target"), "--quiet"],
-        run.env, project_dir=project,
+        {**run.env, "HEALTH_DEPLOYMENT": str(deployment)}, project_dir=project,
     )
     assert completed.returncode == 1, output_of(completed)
     assert "weights_sum_to_one" in output_of(completed)
