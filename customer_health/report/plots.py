@@ -22,6 +22,7 @@ import pandas as pd
 SHADES = {"green": "#3a8d4f", "amber": "#e7a321", "red": "#c8453b", "grey": "#8c8c8c"}
 GAIN, LOSS, NEUTRAL = SHADES["green"], SHADES["red"], "#5b7db1"
 WIDE, SQUARE = (8.0, 3.4), (6.0, 3.4)
+MIN_BAR_SLOTS = 8
 
 
 def shade(colour: str | None) -> str:
@@ -82,6 +83,7 @@ def mix_over_time(shares: pd.DataFrame, colours: Sequence[str], title: str) -> s
                width=0.8,
                edgecolor="white", linewidth=0.5)
         bottom += values
+    ax.set_xlim(-0.5, max(len(shares), MIN_BAR_SLOTS) - 0.5)  # a few dates: narrow bars
     ax.set_ylim(0, 100)
     ax.set_ylabel("share of accounts (%)")
     ax.tick_params(axis="x", labelrotation=45)

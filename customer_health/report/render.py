@@ -9,10 +9,12 @@ it was written.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 
 from customer_health.report.data import ReportData, read_report_data
 from customer_health.report.options import ReportOptions
@@ -23,15 +25,25 @@ log = logging.getLogger(__name__)
 TEMPLATE = "report.html.j2"
 
 
+COMMAND = re.compile(r"`([^`]+)`")
+
+
+def with_code(text: str) -> Markup:
+    """Text, HTML-escaped, with `commands` in backticks shown as code."""
+    return Markup(COMMAND.sub(r"<code>\1</code>", str(escape(text))))
+
+
 def environment() -> jinja2.Environment:
     """The package's templates, HTML-escaped (SVG is marked safe where it is inserted)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("customer_health.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["with_code"] = with_code
+    return env
 
 
 def render_page(facts: list[Fact], sections: list[Section], *, as_of_date: str, source: str,
