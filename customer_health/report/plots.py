@@ -16,6 +16,7 @@ import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 # Status colours are named in the health_statuses seed; these are softer shades of the usual
 # names, any other colour matplotlib knows is used as it is, the rest is grey.
@@ -57,6 +58,12 @@ def _figure(size: tuple[float, float] = WIDE) -> tuple[plt.Figure, plt.Axes]:
     return fig, ax
 
 
+def _first_on_top(ax: plt.Axes, rows: int) -> None:
+    """Horizontal bars: the first row on top, a little room around them (a single bar stays a
+    bar, not a block)."""
+    ax.set_ylim(rows - 0.3, -0.7)
+
+
 def score_histogram(scores: pd.DataFrame, statuses: Sequence[str], colours: dict[str, str]
                     ) -> str:
     """Accounts per 5-point score band, stacked by status (best status first)."""
@@ -67,6 +74,7 @@ def score_histogram(scores: pd.DataFrame, statuses: Sequence[str], colours: dict
             color=[shade(colours.get(s)) for s in statuses], edgecolor="white", linewidth=0.6)
     ax.set_xlim(0, 100)
     ax.set_xlabel("health score (0 = worst, 100 = best)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accounts")
     ax.legend(frameon=False, title="status")
     return to_svg(fig, "score_histogram")
@@ -117,7 +125,7 @@ def horizontal_changes(labels: Sequence[str], values: Sequence[float], xlabel: s
     values = np.asarray(values, dtype=float)
     ax.barh(list(labels), values, color=[GAIN if v >= 0 else LOSS for v in values])
     ax.axvline(0, color="#555555", linewidth=0.8)
-    ax.invert_yaxis()
+    _first_on_top(ax, len(values))
     ax.set_xlabel(xlabel)
     return to_svg(fig, name)
 
@@ -129,7 +137,7 @@ def gains_and_losses(frame: pd.DataFrame) -> str:
     ax.barh(names, frame["points_gained"].to_numpy(float), color=GAIN, label="points gained")
     ax.barh(names, frame["points_lost"].to_numpy(float), color=LOSS, label="points lost")
     ax.axvline(0, color="#555555", linewidth=0.8)
-    ax.invert_yaxis()
+    _first_on_top(ax, len(names))
     ax.set_xlabel("score points, summed over every account")
     ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     return to_svg(fig, "gains_and_losses")
@@ -141,6 +149,7 @@ def quarantine_bars(frame: pd.DataFrame) -> str:
     labels = [f"{t}: {r}" for t, r in zip(frame["table_name"], frame["quarantine_reason"],
                                            strict=True)]
     ax.barh(labels, frame["quarantined_rows"].to_numpy(float), color=NEUTRAL, height=0.5)
-    ax.invert_yaxis()
+    _first_on_top(ax, len(labels))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("rows quarantined")
     return to_svg(fig, "quarantine")
