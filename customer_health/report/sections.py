@@ -265,9 +265,12 @@ def movers_section(data: ReportData, movers: int) -> Section:
     trend = changes["trend"].value_counts()
     section.facts += [Fact(name.capitalize(), number(int(trend.get(name, 0))), "accounts")
                       for name in ("declining", "stable", "improving")]
-    picked = pd.concat([changes.nsmallest(movers, "score_change"),
-                        changes.nlargest(movers, "score_change")]).drop_duplicates("account_id")
-    picked = picked.loc[picked["score_change"] != 0].sort_values("score_change")
+    falls = changes.loc[changes["score_change"] < 0].nsmallest(movers, "score_change")
+    rises = changes.loc[changes["score_change"] > 0].nlargest(movers, "score_change")
+    picked = pd.concat([falls, rises]).sort_values("score_change")
+    if not len(picked):
+        section.paragraphs.append("No score moved since the previous date.")
+        return section
     labels = [f"{r.account_name} ({r.account_id})" for r in picked.itertuples()]
     section.plots.append(("movers", f"The {movers} largest falls and rises of the score.",
                           plots.horizontal_changes(labels, picked["score_change"],

@@ -189,6 +189,14 @@ def test_movers_show_the_metrics_that_moved_them_and_leave_out_the_unmoved() -> 
         "Declining": "1", "Stable": "1", "Improving": "1"}
 
 
+def test_only_falls_count_as_falls_and_only_rises_as_rises() -> None:
+    falling = changes().assign(score_change=[-1.0, -2.0, -32.0])
+    rows = movers_section(report_data(changes=falling), 1).tables[0].rows
+    assert [row[0] for row in rows] == ["Down (a3)"]
+    unmoved = movers_section(report_data(changes=changes().assign(score_change=0.0)), 5)
+    assert not unmoved.plots and unmoved.paragraphs == ["No score moved since the previous date."]
+
+
 def test_movers_on_the_first_scored_date_say_there_is_nothing_to_compare() -> None:
     section = movers_section(report_data(changes=changes().head(0)), 5)
     assert not section.plots and not section.tables
