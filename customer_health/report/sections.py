@@ -42,6 +42,9 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)  # plain remarks, after the plots
 
 
+# How the backtest's verdict begins when the score predicts churn (evaluation/backtest.py).
+PREDICTS = "The score predicts "
+
 # ----------------------------------------------------------------------------- formatting
 
 
@@ -127,9 +130,9 @@ def headline(data: ReportData, statuses: list[str]) -> list[Fact]:
     if data.last_publish is not None:
         facts.append(gate_fact(data.last_publish))
     if data.backtest is not None:
-        verdict = str(data.backtest["metrics"]["verdict"])
-        facts.append(Fact("Can the score rank outreach?", verdict.split(". ")[0].rstrip(".") + ".",
-                          "from the latest backtest"))
+        predicts = str(data.backtest["metrics"]["verdict"]).startswith(PREDICTS)
+        facts.append(Fact("Can the score rank outreach?", "Yes" if predicts else "Not yet",
+                          "the latest backtest's verdict, under Churn by grade"))
     return facts
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.browser import CHROMIUM, console_errors, dump_dom, screenshot
+from helpers.history import build_generated_history
 from helpers.project import output_of, run_health
 from PIL import Image
 
@@ -36,6 +37,22 @@ def report(published_baseline, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out / "report.html"
 
 
+@pytest.fixture(scope="module")
+def history_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of the generated history (ten backfilled month ends, the backtest's shared
+    database) after a backtest of it: movers and churn by grade, but no current scores."""
+    history = build_generated_history(tmp_path_factory)
+    out = tmp_path_factory.mktemp("history_report")
+    for command, args in (
+        ("backtest", ["--out", str(out / "backtest"), "--bootstrap", "50"]),
+        ("report", ["--out", str(out), "--backtest", str(out / "backtest" / "backtest.json"),
+                    "--target-path", str(history.db_path.parent / "target")]),
+    ):
+        done = run_health(command, ["--db-path", str(history.db_path), "--quiet", *args])
+        assert done.returncode == 0, output_of(done)
+    return out / "report.html"
+
+
 def with_body_end(page: Path, html: str, out: Path) -> str:
     """A copy of the page with `html` before </body>, as a file URL."""
     out.write_text(page.read_text(encoding="utf-8").replace("</body>", html + "</body>"),
@@ -54,6 +71,19 @@ def test_the_dom_holds_every_section_and_plot(report: Path) -> None:
     assert "nothing to compare with" in dom
     worklist = dom.split('<section id="worklist">')[1].split("</section>")[0]
     assert worklist.count("<tr>") == 1 + 15  # the header and the first 15 accounts
+
+
+def test_a_history_shows_its_movers_and_the_backtest_its_churn_by_grade(
+    history_report: Path,
+) -> None:
+    dom = dump_dom(history_report.as_uri())
+    assert re.findall(r'<figure class="plot" data-plot="([a-z_]+)"><svg', dom) == [
+        "movers", "gains_and_losses", "grade_mix", "status_mix", "churn_by_grade"]
+    movers = dom.split('<section id="movers">')[1].split("</section>")[0]
+    assert movers.count("<tr>") == 1 + 2 * 8  # the header, 8 falls and 8 rises
+    assert "No current scores are published yet" in dom
+    assert "The score predicts churn" in dom or "Do not prioritise outreach" in dom
+    assert console_errors(history_report.as_uri()) == []
 
 
 def test_the_page_logs_no_console_error(report: Path) -> None:

@@ -143,6 +143,20 @@ def test_headline_counts_accounts_per_status_and_revenue_at_risk() -> None:
     assert facts["Last quality gate"].hint.startswith("1 warning;")
 
 
+@pytest.mark.parametrize(("auc", "answer"), [
+    ({"estimate": 0.74, "lower": 0.71, "upper": 0.77}, "Yes"),
+    ({"estimate": 0.52, "lower": 0.48, "upper": 0.56}, "Not yet"),
+])
+def test_the_headline_answers_with_the_backtest_verdict(auc: dict, answer: str) -> None:
+    from customer_health.evaluation.backtest import verdict
+
+    report = backtest_report()
+    report["metrics"]["verdict"] = verdict(auc, {"lift": 2.0}, {"monotonic": True},
+                                           "churn within 90 days")
+    facts = {f.label: f.value for f in headline(report_data(backtest=report), STATUSES)}
+    assert facts["Can the score rank outreach?"] == answer
+
+
 def test_the_distribution_is_a_histogram_of_the_current_scores() -> None:
     section = distribution_section(report_data(), STATUSES, COLOURS)
     assert [name for name, _, _ in section.plots] == ["score_histogram"]
