@@ -13,7 +13,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo load backfill backtest refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest clean
+.PHONY: demo load backfill backtest report refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest browser clean
 
 # The pinned dependencies, then the project's own package (editable: the `health` command).
 $(BIN)/health: requirements.txt pyproject.toml
@@ -43,6 +43,11 @@ backfill: $(BIN)/health
 ## backtest: does the score predict churn? (reports/backtest/backtest.md)
 backtest: $(BIN)/health
 	$(BIN)/health backtest --target $(TARGET) --out reports/backtest
+
+## report: one self-contained HTML page of the published scores, with the backtest's churn by
+## grade when `make backtest` has run (reports/health/report.html; opens offline)
+report: $(BIN)/health
+	$(BIN)/health report --target $(TARGET) --out reports/health
 
 ## refresh: dbt build -> quality gate -> publish -> summary (AS_OF_DATE=YYYY-MM-DD optional)
 refresh: $(BIN)/health
@@ -99,10 +104,20 @@ lint: $(BIN)/health
 dbt-test: $(BIN)/health
 	$(SAMPLE) HEALTH_DB_PATH=$(CURDIR)/target/test.duckdb $(BIN)/dbt build --profiles-dir .
 
+## browser: the headless Chromium the report's browser tests open it in (Debian's chromium
+## package, about 100 MB to download and 400 MB installed; installed when missing and running as
+## root, else those tests are skipped)
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y --no-install-recommends chromium \
+		|| { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
+	else echo "chromium is not installed and this is not root: the browser tests will be skipped"; fi
+
 # Two pytest-xdist workers, a module per unit of work, handed out in collection order (the engines
 # module first: tests/python/conftest.py); PYTEST_WORKERS=0 runs the tests one after the other.
 PYTEST_WORKERS ?= 2
-pytest: $(BIN)/health
+pytest: $(BIN)/health browser
 	$(SAMPLE) $(BIN)/python -m pytest tests/python -q --durations=25 \
 		-n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 

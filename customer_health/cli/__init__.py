@@ -13,6 +13,7 @@ from customer_health.cli import (  # noqa: F401
     contract,
     deployment,
     evaluation,
+    report,
     sample_data,
 )
 from customer_health.cli.app import app, exit_now, stderr
