@@ -1,12 +1,14 @@
 """The same gated refresh on DuckDB, PostgreSQL and Spark gives the same published scores.
 
 The sample data, with two values made unparseable (a churn event's refund amount and another's
-date: churn events are an outcome, never a score input, so the scores stay those of the sample),
-goes through load -> backfill of the month before -> refresh (dbt build -> quality gate ->
-publish) on each engine: DuckDB (a file), PostgreSQL (a scratch cluster the tests start) and Spark
-(a local session). The refresh compares its date with the backfilled one, read from the published
-history. The published relations, exported in an engine-neutral form, must be byte-identical,
-every column included. Then weights that do not sum to 1 must publish nothing on PostgreSQL.
+date: churn events are an outcome, never a score input, so the scores stay those of the sample)
+and parent accounts added (families of three, children of a parent that is no account, and one
+account its own parent and two each other's, quarantined), goes through load -> backfill of the
+month before -> refresh (dbt build -> quality gate -> publish) on each engine: DuckDB (a file),
+PostgreSQL (a scratch cluster the tests start) and Spark (a local session). The refresh compares
+its date with the backfilled one, read from the published history. The published relations,
+exported in an engine-neutral form, must be byte-identical, every column included. Then weights
+that do not sum to 1 must publish nothing on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ COMPARED = (
     "customer_health_score_changes",
     "customer_health_score_change_attribution",
     "newly_at_risk_accounts",
+    "customer_health_parent_scores",
 )
 BAD_REFUND = ("C-816288", "refund_amount_usd", "12,5 USD", "invalid_refund_amount")
 BAD_DATE = ("C-5a81e7", "churn_date", "2024-02-30", "invalid_churn_date")
+# Accounts by their place in id order whose parent links are broken, and the reason.
+BROKEN_PARENTS = {7: "self_parent", 15: "cyclic_parent", 23: "cyclic_parent"}
 
 
 @dataclass(frozen=True)
@@ -78,11 +83,37 @@ def corrupt_churn_events(raw_dir: Path) -> None:
         writer.writerows(rows)
 
 
+def add_parent_accounts(raw_dir: Path) -> None:
+    """In account id order: every fourth account is a parent of the next two; of the others,
+    every second is a child of H-group, which is no account; then the accounts of
+    BROKEN_PARENTS are made their own parent, or each other's."""
+    path = raw_dir / "ravenstack_accounts.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = [*(reader.fieldnames or []), "parent_account_id"], list(reader)
+    ids = sorted(row["account_id"] for row in rows)
+    parents = {}
+    for index, account in enumerate(ids):
+        if index % 4 in (1, 2):
+            parents[account] = ids[index - index % 4]
+        elif index % 8 == 3:
+            parents[account] = "H-group"
+    (own, first, second) = (ids[index] for index in BROKEN_PARENTS)
+    parents.update({own: own, first: second, second: first})
+    for row in rows:
+        row["parent_account_id"] = parents.get(row["account_id"], "")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 @pytest.fixture(scope="module")
 def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("engines_raw") / "ravenstack"
     shutil.copytree(SAMPLE_DATA_DIR, folder)
     corrupt_churn_events(folder)
+    add_parent_accounts(folder)
     return folder
 
 
@@ -151,7 +182,7 @@ def test_published_relations_are_identical_to_duckdb(
 
 def test_every_active_account_is_scored(runs: dict[str, EngineRun]) -> None:
     scores = rows_of(runs["duckdb"].export, "customer_health_scores")
-    assert len(scores) == 500
+    assert len(scores) == 500 - len(BROKEN_PARENTS)
     assert {row["as_of_date"] for row in scores} == {"2024-12-31"}
 
 
@@ -175,6 +206,15 @@ def test_unparseable_values_are_quarantined_not_fatal(
         if row["table_name"] == "churn_events"
     }
     assert {BAD_REFUND[3], BAD_DATE[3]} <= reasons, reasons
+    accounts = sorted(
+        row["quarantine_reason"] for row in quarantined if row["table_name"] == "accounts")
+    assert accounts == sorted(BROKEN_PARENTS.values())
+
+
+def test_children_roll_up_to_their_parents(runs: dict[str, EngineRun]) -> None:
+    parents = rows_of(runs["duckdb"].export, "customer_health_parent_scores")
+    children = [int(row["child_accounts"]) for row in parents]
+    assert len(parents) == 126 and sum(children) == 313  # 125 families of 2, H-group's 63
 
 
 # On PostgreSQL: Spark's failed publish is tested without dbt in
