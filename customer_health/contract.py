@@ -27,7 +27,10 @@ matched by name, in any order, case-insensitively.
   read and the column. Rows whose required values are blank or malformed are quarantined
   (`marts.quarantined_source_rows`), never scored.
 - An **optional** column missing from a table reads as null: the meaning column says what null
-  stands for (at worst a metric that is N/A, never a wrong value).
+  stands for (at worst a metric that is N/A, never a wrong value). One optional column enables
+  a feature: `crm.accounts.parent_account_id` rolls children's scores up to their parent account
+  (`health.customer_health_parent_scores`, README "Parent accounts"); without it that relation
+  is empty.
 - Columns not declared here are reported in a dbt warning and not read, unless the deployment
   lists them in var `attribute_columns` (`'<source>.<table>': [column, ...]`): those are kept, as
   text, under their lowercase name.

@@ -28,7 +28,7 @@ Shape = Enum("Shape", {name: name for name in SHAPES}, type=str)  # type: ignore
 DEFAULT_SHAPE = Shape(SHAPES[0])
 # Options of the RavenStack shape alone (their parameter names), and of the contracts shape alone.
 RAVENSTACK_ONLY = ("start_date", "end_date", "usage_rows_per_account_month", "quirks",
-                   "file_format", "hold_back_from", "engagement")
+                   "file_format", "hold_back_from", "engagement", "parent_share")
 CONTRACTS_ONLY = ("snapshot_date",)
 
 
@@ -93,6 +93,14 @@ def generate(
             "engagement fades and NPS falls before churn. The other tables stay the same.",
         ),
     ] = False,
+    parent_share: Annotated[
+        float,
+        typer.Option(
+            help="Share of the accounts given a parent account (column parent_account_id of "
+            "the accounts; 0 writes no such column): parents are accounts without one, about "
+            "three children each, for the parent-account rollup.",
+        ),
+    ] = GeneratorOptions.parent_share,
     file_format: Annotated[
         FileFormat,
         typer.Option(
@@ -140,7 +148,7 @@ def generate(
             start_date=start_date, end_date=end_date,
             usage_rate=usage_rows_per_account_month, quirks=quirks,
             file_format=file_format.value, hold_back_from=hold_back_from,
-            engagement=engagement,
+            engagement=engagement, parent_share=parent_share,
         )
         with progress("generating", options.accounts, "accounts", quiet) as advance:
             generate_tables(options, on_progress=advance)

@@ -18,6 +18,13 @@ than 6 hex digits beyond 16,777,216 rows).
 (``numpy.random.default_rng([seed, chunk, 2])``), so the five other tables are byte-identical
 with or without ``--engagement``.
 
+``--parent-share SHARE`` gives that share of the accounts a parent account: column
+``parent_account_id`` is appended to the accounts (empty for the others). Parents are accounts of
+the same chunk without a parent, about one for every three children, so a parent has a few
+children and the hierarchy has one level, without cycles. The links come from a random stream of
+their own (``numpy.random.default_rng([seed, chunk, 4])``), so every other value is byte-identical
+with or without parents, and without the option the accounts have no such column.
+
 With ``--format parquet`` each table is instead a folder ``ravenstack_<table>/`` of typed Parquet
 part files (one per chunk), the append-only layout ``HEALTH_RAW_DATA_FORMAT=parquet`` reads;
 ``--hold-back-from DAY`` writes the usage and tickets (and engagement events and NPS responses)
@@ -153,6 +160,9 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 ENGAGEMENT_TABLES = ("engagement_events", "nps_responses")
+# --parent-share only: appended to the accounts' columns
+PARENT_COLUMN = "parent_account_id"
+CHILDREN_PER_PARENT = 3
 NEWLINE = "\r\n"
 
 INDUSTRIES = (("DevTools", 113), ("FinTech", 112), ("Cybersecurity", 100), ("HealthTech", 96),
@@ -449,11 +459,12 @@ def sql_label(column: str, labels: Sequence[str] | Sequence[tuple[str, int]]) ->
     return "[" + ", ".join(f"'{name}'" for name in names) + f"][{column} + 1]"
 
 
-def select_sql(table: str, start: dt.date, typed: bool = False) -> str:
+def select_sql(table: str, start: dt.date, typed: bool = False, parents: bool = False) -> str:
     """SELECT that formats a chunk frame like the RavenStack CSV columns.
 
     typed=False: values formatted exactly as in the CSV files (booleans 'True'/'False').
     typed=True: the same columns with Parquet types (BOOLEAN, DATE, TIMESTAMP, BIGINT, DOUBLE).
+    parents: the accounts also have parent_account_id (empty for an account without a parent).
     """
     day0 = f"DATE '{start.isoformat()}'"
     at = f"CAST({day0} AS TIMESTAMP) + to_seconds(seconds)"
@@ -504,10 +515,20 @@ def select_sql(table: str, start: dt.date, typed: bool = False) -> str:
             f"CASE WHEN comment >= 0 THEN {sql_label('comment', NPS_COMMENTS)} END",
         ],
     }
-    columns = TABLE_COLUMNS[table]
+    if parents:
+        exprs["accounts"].append(
+            f"CASE WHEN parent_num >= 0 THEN {sql_id(PARENT_COLUMN, 'A')} END")
+    columns = table_columns(table, parents)
     return "SELECT " + ", ".join(
         f"{expr} AS {name}" for expr, name in zip(exprs[table], columns, strict=True)
     ) + " FROM chunk"
+
+
+def table_columns(table: str, parents: bool) -> tuple[str, ...]:
+    """A table's columns: the accounts' with parent_account_id when `parents`."""
+    if parents and table == "accounts":
+        return (*TABLE_COLUMNS[table], PARENT_COLUMN)
+    return TABLE_COLUMNS[table]
 
 
 def csv_name(table: str) -> str:
@@ -534,7 +555,7 @@ def write_parquet_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.Da
     """
     if frame.empty:
         return
-    select = select_sql(table, options.start_date, typed=True)
+    select = select_sql(table, options.start_date, typed=True, parents=options.parent_share > 0)
     targets = [(options.out_dir, "true")]
     date_column = HOLD_BACK_DATE_COLUMNS.get(table)
     if options.hold_back_from and date_column:
@@ -573,7 +594,7 @@ def append_csv(con: duckdb.DuckDBPyConnection, select: str, frame: pd.DataFrame,
 def append_chunk(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
                  options: GeneratorOptions, handle: IO[bytes]) -> None:
     """Format a chunk with DuckDB into a part file and append its bytes to the open CSV."""
-    append_csv(con, select_sql(table, options.start_date), frame,
+    append_csv(con, select_sql(table, options.start_date, parents=options.parent_share > 0), frame,
                options.out_dir / f".{csv_name(table)}.part", handle)
 
 
@@ -617,7 +638,25 @@ def make_chunk(options: GeneratorOptions, tl: Timeline, index: int, first: int, 
               "support_tickets": tickets, "churn_events": churn}
     if options.engagement:
         tables.update(make_engagement_chunk(options, tl, index, acc, counters))
+    if options.parent_share > 0:
+        add_parents(np.random.default_rng([options.seed, index, 4]), acc, options.parent_share)
     return tables
+
+
+def add_parents(rng: np.random.Generator, acc: pd.DataFrame, share: float) -> None:
+    """Give about `share` of the chunk's accounts a parent (column parent_num, -1 for none):
+    one of about n_children / CHILDREN_PER_PARENT accounts of the chunk that have no parent."""
+    n = len(acc)
+    is_child = rng.random(n) < share
+    candidates = np.flatnonzero(~is_child)
+    n_parents = min(len(candidates), max(1, round(is_child.sum() / CHILDREN_PER_PARENT)))
+    parent_num = np.full(n, -1, dtype=np.int64)
+    if n_parents and is_child.any():
+        parents = rng.choice(candidates, size=n_parents, replace=False)
+        chosen = parents[rng.integers(0, n_parents, int(is_child.sum()))]
+        parent_num[is_child] = acc["num"].to_numpy()[chosen]
+    acc["parent_num"] = parent_num
+    add_id(acc, PARENT_COLUMN, np.maximum(parent_num, 0), "A")
 
 
 def make_engagement_chunk(options: GeneratorOptions, tl: Timeline, index: int, acc: pd.DataFrame,
@@ -676,7 +715,9 @@ def csv_writer(con: duckdb.DuckDBPyConnection, options: GeneratorOptions
     tables = written_tables(options)
     for table in TABLE_COLUMNS.keys() - tables:
         (options.out_dir / csv_name(table)).unlink(missing_ok=True)
-    with open_csvs(options.out_dir, {csv_name(t): TABLE_COLUMNS[t] for t in tables}) as handles:
+    parents = options.parent_share > 0
+    headers = {csv_name(t): table_columns(t, parents) for t in tables}
+    with open_csvs(options.out_dir, headers) as handles:
         yield lambda table, frame, _index: append_chunk(con, table, frame, options,
                                                         handles[csv_name(table)])
 

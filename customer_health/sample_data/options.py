@@ -29,7 +29,8 @@ class GeneratorOptions:
     and the range). hold_back_from (parquet only): usage, tickets, engagement events and NPS
     responses dated on or after it go to <out_dir>/held_back/, data that lands later.
     engagement: also write the engagement events and NPS responses (the other tables are
-    unchanged).
+    unchanged). parent_share: the share of accounts given a parent account (column
+    parent_account_id of the accounts, written only when above 0; see generate.py).
     """
 
     out_dir: Path
@@ -43,6 +44,7 @@ class GeneratorOptions:
     file_format: str = FILE_FORMATS[0]
     hold_back_from: dt.date | None = None
     engagement: bool = False
+    parent_share: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse settings the generator cannot honour (bad input, exit 4)."""
@@ -55,6 +57,10 @@ class GeneratorOptions:
         if self.file_format not in FILE_FORMATS:
             raise BadInputError(
                 f"unknown file format {self.file_format!r}: choose {' or '.join(FILE_FORMATS)}"
+            )
+        if not 0.0 <= self.parent_share < 1.0:
+            raise BadInputError(
+                f"the share of accounts with a parent must be >= 0 and < 1, got {self.parent_share}"
             )
         if self.hold_back_from and self.file_format != "parquet":
             raise BadInputError("holding back rows (--hold-back-from) needs --format parquet")

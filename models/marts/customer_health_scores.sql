@@ -45,18 +45,7 @@ rounded_scores as (
 
 graded_scores as (
 
-    select
-        rounded_scores.*,
-        grading_scheme.grade,
-        grading_scheme.status as score_status,
-        row_number() over (
-            partition by rounded_scores.account_id, rounded_scores.as_of_date
-            order by grading_scheme.min_score desc
-        ) as grade_rank
-
-    from rounded_scores
-    inner join grading_scheme
-        on rounded_scores.health_score >= grading_scheme.min_score
+    {{ graded_scores('rounded_scores', 'health_score', ['account_id', 'as_of_date']) }}
 
 ),
 
@@ -77,9 +66,7 @@ statused_scores as (
     inner join health_statuses as score_statuses
         on graded_scores.score_status = score_statuses.status
     cross join health_statuses as coverage_cap
-    where
-        graded_scores.grade_rank = 1
-        and coverage_cap.status = '{{ var("low_coverage_status") }}'
+    where coverage_cap.status = '{{ var("low_coverage_status") }}'
 
 ),
 

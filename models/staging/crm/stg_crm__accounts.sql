@@ -17,7 +17,8 @@ final as (
         referral_source,
         initial_plan_tier,
         initial_seats,
-        is_initial_trial
+        is_initial_trial,
+        parent_account_id
 
     from base
     where quarantine_reason is null

@@ -2,13 +2,15 @@
 
 Generated data with every raw table (the engagement example's deployment: usage, billing and
 support beside engagement events and NPS responses, with dirty rows of every kind), with a churn
-event's refund amount and a support ticket's date made unparseable, goes through load -> backfill
-of the month before -> refresh (dbt build -> quality gate -> publish) on each engine: DuckDB (a
-file), PostgreSQL (a scratch cluster the tests start) and Spark (a local session). Every model of
-the project runs, the optional sources' included. The refresh compares its date with the
-backfilled one, read from the published history. The published relations, exported in an
-engine-neutral form, must be byte-identical, every column included. Then weights that do not sum
-to 1 must publish nothing on PostgreSQL.
+event's refund amount and a support ticket's date made unparseable, and parent accounts added
+(families of three, children of a parent that is no account, and one account its own parent and
+two each other's, quarantined), goes through load -> backfill of the month before -> refresh
+(dbt build -> quality gate -> publish) on each engine: DuckDB (a file), PostgreSQL (a scratch
+cluster the tests start) and Spark (a local session). Every model of the project runs, the
+optional sources' included. The refresh compares its date with the backfilled one, read from the
+published history. The published relations, exported in an engine-neutral form, must be
+byte-identical, every column included. Then weights that do not sum to 1 must publish nothing on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -43,14 +45,18 @@ COMPARED = (
     "customer_health_score_changes",
     "customer_health_score_change_attribution",
     "newly_at_risk_accounts",
+    "customer_health_parent_scores",
 )
-# (file, key column, column, unparseable value, quarantine reason): one row of each file is changed
+# (file, key column, column, unparseable value, quarantine reason): the first row of each file
 UNPARSEABLE = (
     ("ravenstack_churn_events.csv", "churn_event_id", "refund_amount_usd", "12,5 USD",
      "invalid_refund_amount"),
     ("ravenstack_support_tickets.csv", "ticket_id", "submitted_at", "2024-02-30 10:00:00",
      "invalid_submitted_date"),
 )
+# Accounts by their place in id order whose parent links are broken, and the reason.
+BROKEN_PARENTS = {7: "self_parent", 15: "cyclic_parent", 23: "cyclic_parent"}
+NO_ACCOUNT_PARENT = "H-group"
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,55 @@ def make_unparseable(raw_dir: Path) -> dict[str, str]:
     return expected
 
 
+def add_parent_accounts(raw_dir: Path) -> dict[str, str]:
+    """In account id order: every fourth account is a parent of the next two; of the others,
+    every second is a child of NO_ACCOUNT_PARENT; then the accounts of BROKEN_PARENTS are made
+    their own parent, or each other's. Returns the parent by account, and adds the quarantine
+    reason by `accounts.id` to UNPARSEABLE's."""
+    path = raw_dir / "ravenstack_accounts.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = [*(reader.fieldnames or []), "parent_account_id"], list(reader)
+    ids = sorted(row["account_id"] for row in rows)
+    parents = {}
+    for index, account in enumerate(ids):
+        if index % 4 in (1, 2):
+            parents[account] = ids[index - index % 4]
+        elif index % 8 == 3:
+            parents[account] = NO_ACCOUNT_PARENT
+    (own, first, second) = (ids[index] for index in BROKEN_PARENTS)
+    parents.update({own: own, first: second, second: first})
+    for row in rows:
+        row["parent_account_id"] = parents.get(row["account_id"], "")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return parents
+
+
 @dataclass(frozen=True)
 class RawData:
     folder: Path
-    unparseable: dict[str, str]  # quarantine reason by `table.key`
+    quarantined: dict[str, str]  # the reason each changed row must be quarantined with, by
+    # `table.key`
+    parents: dict[str, str]  # parent by account
 
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory: pytest.TempPathFactory) -> RawData:
     folder = tmp_path_factory.mktemp("engines_raw") / "data"
     shutil.copytree(engagement_data(tmp_path_factory), folder)
-    return RawData(folder, make_unparseable(folder))
+    quarantined = make_unparseable(folder)
+    parents = add_parent_accounts(folder)
+    broken = sorted(account for account, parent in parents.items()
+                    if parent == account or parents.get(parent) == account)
+    assert len(broken) == len(BROKEN_PARENTS), broken
+    all_ids = sorted(row["account_id"] for row in csv.DictReader(
+        (folder / "ravenstack_accounts.csv").open(newline="", encoding="utf-8")))
+    for index, reason in BROKEN_PARENTS.items():
+        quarantined[f"accounts.{all_ids[index]}"] = reason
+    return RawData(folder, quarantined, parents)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +236,25 @@ def test_unparseable_values_are_quarantined_not_fatal(
         f"{row['table_name']}.{row['record_key']}": row["quarantine_reason"]
         for row in quarantined
     }
-    assert {key: reasons.get(key) for key in raw.unparseable} == raw.unparseable
+    assert {key: reasons.get(key) for key in raw.quarantined} == raw.quarantined
+
+
+def test_children_roll_up_to_their_parents(runs: dict[str, EngineRun], raw: RawData) -> None:
+    """Each published family is one of the added ones, with only its own children, and every
+    parent with a scored child has a row (the values: test_parent_scores.py)."""
+    export = runs["duckdb"].export
+    scored = {row["account_id"] for row in rows_of(export, "customer_health_scores")}
+    children: dict[str, set[str]] = {}
+    for child, parent in raw.parents.items():
+        children.setdefault(parent, set()).add(child)
+    published = {row["parent_account_id"]: row
+                 for row in rows_of(export, "customer_health_parent_scores")}
+    assert {parent for parent, members in children.items() if members & scored} <= set(published)
+    assert NO_ACCOUNT_PARENT in published
+    for parent, row in published.items():
+        listed = set(row["child_account_ids"].split(", "))
+        assert listed <= children[parent] and int(row["child_accounts"]) == len(listed), row
+        assert int(row["scored_child_accounts"]) == len(listed & scored), row
 
 
 # On PostgreSQL: Spark's failed publish is tested without dbt in

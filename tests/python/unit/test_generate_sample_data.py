@@ -555,6 +555,51 @@ def test_quirks_add_dirty_engagement_rows(engaged: dict[int, Path], tmp_path: Pa
                 == csv_file(plain, table).read_bytes()), table
 
 
+# ----------------------------------------------------------------------------- parent accounts
+
+
+def test_parents_change_only_the_accounts_by_one_column(tmp_path: Path) -> None:
+    with_parents = generate(tmp_path, 42, parent_share=0.3, chunk_accounts=150)
+    plain = generate(tmp_path / "plain", 42, chunk_accounts=150)
+    for table in TABLES:
+        if table != "accounts":
+            assert (csv_file(with_parents, table).read_bytes()
+                    == csv_file(plain, table).read_bytes()), table
+    # without the option the accounts have no parent column: the files of before
+    assert csv_file(plain, "accounts").read_text().splitlines()[0].split(",")[-1] == "churn_flag"
+    con = duckdb.connect()
+    for name, folder in (("linked", with_parents), ("plain", plain)):
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv("
+                    f"'{csv_file(folder, 'accounts').as_posix()}', header=true, all_varchar=true)")
+    assert scalar(con, "SELECT count(*) FROM (SELECT * EXCLUDE (parent_account_id) FROM linked "
+                       "EXCEPT ALL SELECT * FROM plain)") == 0
+    children, parents, shared = con.execute(
+        "SELECT count(parent_account_id), count(DISTINCT parent_account_id), "
+        "count(*) FILTER (WHERE account_id IN (SELECT parent_account_id FROM linked)"
+        " AND parent_account_id IS NOT NULL) FROM linked").fetchone()
+    assert 0.2 * N_ACCOUNTS < children < 0.4 * N_ACCOUNTS
+    assert children / parents > 2  # a few children per parent
+    assert shared == 0  # a parent has no parent: one level, no cycles
+    # every parent is an account of the same chunk (150 accounts each, numbered in order)
+    assert scalar(con, "SELECT count(*) FROM linked AS child JOIN linked AS parent "
+                       "ON child.parent_account_id = parent.account_id "
+                       "WHERE split_part(child.account_name, '_', 2)::int // 150 "
+                       "!= split_part(parent.account_name, '_', 2)::int // 150") == 0
+    assert scalar(con, "SELECT count(*) FROM linked WHERE parent_account_id IS NOT NULL "
+                       "AND parent_account_id NOT IN (SELECT account_id FROM linked)") == 0
+
+
+def test_parents_in_parquet_are_typed_like_the_csv(tmp_path: Path) -> None:
+    csv_dir = generate(tmp_path / "csv", 7, parent_share=0.5)
+    parquet_dir = generate(tmp_path / "parquet", 7, parent_share=0.5, file_format="parquet")
+    linked = duckdb.sql(
+        f"SELECT account_id, parent_account_id FROM read_parquet("
+        f"'{(parquet_dir / 'ravenstack_accounts').as_posix()}/*.parquet') "
+        f"EXCEPT SELECT account_id, parent_account_id FROM read_csv("
+        f"'{csv_file(csv_dir, 'accounts').as_posix()}', header=true)").fetchall()
+    assert linked == []
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
@@ -587,6 +632,7 @@ def test_quiet_progress_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     ({"end_date": dt.date(2023, 2, 28)}, "covers 59 days; it must cover at least 60"),
     ({"hold_back_from": dt.date(2024, 12, 1)}, "needs --format parquet"),
     ({"file_format": "xml"}, "unknown file format 'xml'"),
+    ({"parent_share": 1.0}, "must be >= 0 and < 1, got 1.0"),
 ])
 def test_options_refuse_what_the_generator_cannot_honour(changes: dict, cause: str,
                                                          tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ typed as (
         {{ clean_string('plan_tier') }} as initial_plan_tier,
         {{ parse_as('seats', 'bigint') }} as initial_seats,
         {{ parse_boolean('is_trial') }} as is_initial_trial,
+        {{ clean_string('parent_account_id') }} as parent_account_id,
         {{ clean_string('seats') }} is not null as has_raw_seats,
         {{ typed_attribute_columns('crm.accounts') }}
         {{ raw_record(raw_columns) }} as raw_record,
@@ -36,6 +37,41 @@ ranked as (
 
 ),
 
+parent_links as (
+    -- the first row of each account id: the one kept when it is clean
+
+    select
+        account_id,
+        parent_account_id
+
+    from ranked
+    where
+        key_occurrence = 1
+        and account_id is not null
+        and parent_account_id is not null
+
+),
+
+cyclic_parents as (
+
+    {{ accounts_on_parent_cycles('parent_links') }}
+
+),
+
+checked as (
+
+    select
+        ranked.*,
+        cyclic_parents.account_id is not null as is_on_parent_cycle
+
+    from ranked
+    left join cyclic_parents
+        on
+            ranked.account_id = cyclic_parents.account_id
+            and ranked.key_occurrence = 1
+
+),
+
 final as (
 
     select
@@ -48,6 +84,7 @@ final as (
         initial_plan_tier,
         initial_seats,
         is_initial_trial,
+        parent_account_id,
         {{ attribute_column_names('crm.accounts') }}
         raw_record,
         case
@@ -57,11 +94,14 @@ final as (
             when has_raw_seats and initial_seats is null then 'invalid_seats'
             when initial_seats < 0 then 'negative_seats'
             when {{ is_implausible_number('initial_seats', 'seats') }} then 'implausible_seats'
+            when parent_account_id = account_id then 'self_parent'
+            when is_on_parent_cycle then 'cyclic_parent'
         end as quarantine_reason,
-        -- accounts have no parent table, so never parent_quarantined
+        -- accounts have no parent table, so never parent_quarantined (a parent account is a
+        -- hierarchy, not a table: a child of a quarantined account stays)
         too_many_fields_detail as quarantine_detail
 
-    from ranked
+    from checked
 
 )
 
