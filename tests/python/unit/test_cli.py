@@ -16,7 +16,7 @@ from customer_health.errors import EXIT_CODES, BadInputError, InfrastructureErro
 
 COMMANDS = (
     "refresh", "backfill", "gate", "publish", "load", "summary", "export", "check-config",
-    "backtest", "calibrate", "generate", "benchmark", "deployment", "contract",
+    "backtest", "calibrate", "adopt-proposal", "generate", "benchmark", "deployment", "contract",
 )
 
 
@@ -63,6 +63,7 @@ def test_every_command_has_help(command: str) -> None:
         (["calibrate", "--weight-rule", "other"], "'other' is not one of"),
         (["calibrate", "--l2", "0"], "'--l2': must be a positive number, got 0.0"),
         (["calibrate", "--min-positives", "0"], "'--min-positives': must be >= 1, got 0"),
+        (["calibrate", "--min-band-share", "0.5"], "must be above 0 and below 0.5, got 0.5"),
     ],
 )
 def test_bad_arguments_exit_4_with_the_cause_on_one_line(args: list[str], cause: str) -> None:
