@@ -4,9 +4,11 @@ For each metric with values in the training rows, `optbinning.OptimalBinning` cu
 into bins whose churn rate moves in one direction only: the direction of the active bands (their
 points falling as the value rises means churn rising with it), or the better of both when the
 active bands are flat. Every bin holds at least `min_share` of the rows and `min_churned`
-churned rows. Each bin becomes a step band ('*' segment, lower bound inclusive, first band open
-below, last open above, as the dbt models read them) whose points are the bin's churn log-odds
-scaled onto 0-100 across the metric's bins: the bin with the least churn gets 100, the most 0.
+churned rows, and neighbouring bins' churn rates differ significantly (`max_pvalue`: fewer,
+meaningful bands rather than noise). Each bin becomes a step band ('*' segment, lower bound
+inclusive, first band open below, last open above, as the dbt models read them) whose points are
+the bin's churn log-odds scaled onto 0-100 across the metric's bins: the bin with the least
+churn gets 100, the most 0.
 Missing values keep the metric's missing_points (metric_definitions.csv is not proposed).
 
 A metric keeps its active bands when it has too few values, no churn contrast, or binning finds
@@ -35,8 +37,9 @@ CUT_DIGITS = 4
 @dataclass(frozen=True)
 class BandFitSettings:
     min_share: float = 0.05  # rows per band, share of the metric's training rows with a value
-    min_churned: int = 10  # churned training rows per band
+    min_churned: int = 20  # churned training rows per band
     max_bins: int = 8
+    max_pvalue: float | None = 0.05  # neighbouring bands' churn rates differ at this level
 
 
 def churn_trend(bands: list[Band]) -> str:
@@ -117,7 +120,7 @@ def fit_metric(metric: str, values: np.ndarray, label: np.ndarray, trend: str,
     binning = OptimalBinning(name=metric, dtype="numerical", solver="cp", monotonic_trend=trend,
                              min_bin_size=settings.min_share,
                              min_bin_n_event=settings.min_churned,
-                             max_n_bins=settings.max_bins)
+                             max_n_bins=settings.max_bins, max_pvalue=settings.max_pvalue)
     binning.fit(values, label.astype(int))
     if binning.status not in ("OPTIMAL", "FEASIBLE"):
         return None, f"binning status {binning.status}"

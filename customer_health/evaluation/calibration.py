@@ -460,6 +460,7 @@ def parameters(options: CalibrationOptions, info: dict) -> dict:
         "weight_rule_with_fitted_bands": (options.weight_rule if options.keep_bands
                                           else FITTED_BANDS_WEIGHT_RULE),
         "min_band_share": options.min_band_share, "min_band_churned": options.min_band_churned,
+        "band_max_pvalue": BandFitSettings.max_pvalue,
         "keep_bands": options.keep_bands,
         "active_weights": str(options.active_weights_path),
         "active_bands": str(active_seed(BANDS_SEED)),

@@ -229,7 +229,8 @@ def caveats(report: dict) -> list[str]:
         "expressed by a non-negative weight).",
         f"- Proposed bands: monotone optimal binning (optbinning) of the training rows' values, "
         f"at least {params['min_band_share']:.0%} of a metric's rows and "
-        f"{params['min_band_churned']} churned rows per band, in the direction of the active "
+        f"{params['min_band_churned']} churned rows per band, neighbouring bands' churn "
+        f"different at p < {params['band_max_pvalue']}, in the direction of the active "
         "bands; points = the band's churn log-odds scaled onto 0-100 (least churn 100). Missing "
         "values keep the metric's missing_points; segment-specific active bands of a re-banded "
         "metric are replaced by '*' bands.",

@@ -99,7 +99,7 @@ class CalibrationOptions(EvaluationOptions):
     l2: float = 1.0
     weight_rule: str = WEIGHT_RULES[0]
     min_band_share: float = 0.05
-    min_band_churned: int = 10
+    min_band_churned: int = 20
     keep_bands: bool = False
     active_weights: Path | None = None
     proposal: Path | None = None
