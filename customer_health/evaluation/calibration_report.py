@@ -59,7 +59,8 @@ def verdict(report: dict) -> str:
     elif _significance(against_active) < 0:
         text += "The proposal is worse than the active configuration: do not adopt it."
     else:
-        text += "The difference from the active configuration is within resampling noise."
+        text += ("The difference from the active configuration is within resampling noise: no "
+                 "evidence for the proposal, keep the active configuration.")
     return text
 
 
