@@ -4,24 +4,30 @@ A band covers lower_bound <= value < upper_bound (a missing bound is open). Equa
 ends make a step; different points with both bounds set run linearly across the band. A band of
 the row's segment wins over the '*' band. A value in no band gets no points; a missing value gets
 the metric's missing_points (metric_definitions.csv), else no points. `apply_bands` does what
-models/intermediate/scoring/int_account_metric_points.sql and macros/value_in_band.sql do.
+models/intermediate/scoring/int_account_metric_points.sql and macros/value_in_band.sql do;
+`rebanded` applies a set of bands to a frame of metric values (component_matrix).
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from customer_health.evaluation.data import BacktestInputError
+from customer_health.evaluation.data import VALUE_SUFFIX, BacktestInputError
+from customer_health.evaluation.options import BANDS_SEED, DEFINITIONS_SEED, active_seed
 
 BAND_COLUMNS = ("metric_name", "segment", "lower_bound", "upper_bound", "points_at_lower",
                 "points_at_upper", "band_label")
 ANY_SEGMENT = "*"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,3 +162,51 @@ def contiguity_problems(bands: list[Band]) -> list[str]:
         if group[-1].upper_bound is not None:
             problems.append(f"{metric}/{segment}: the last band must be open above")
     return problems
+
+
+@dataclass(frozen=True)
+class BandConfig:
+    """The active bands and what the metric catalogue says about missing values and units."""
+
+    active: list[Band]
+    missing_points: dict[str, float | None]
+    units: dict[str, str]
+
+    @classmethod
+    def read(cls) -> BandConfig:
+        missing, units = read_metric_definitions(active_seed(DEFINITIONS_SEED))
+        return cls(read_bands(active_seed(BANDS_SEED)), missing, units)
+
+
+def rebanded(frame: pd.DataFrame, bands: list[Band], metrics: list[str],
+             missing_points: dict[str, float | None]) -> pd.DataFrame:
+    """`frame` with each metric's points re-computed from its metric value with `bands`."""
+    by_metric = bands_by_metric(bands)
+    out = frame.copy()
+    segments = frame["segment"].astype(str).to_numpy()
+    for metric in metrics:
+        out[metric] = apply_bands(frame[f"{metric}{VALUE_SUFFIX}"].to_numpy(float), segments,
+                                  by_metric.get(metric, []), missing_points.get(metric))
+    return out
+
+
+def band_reproduction(frame: pd.DataFrame, config: BandConfig, metrics: list[str]) -> dict:
+    """Do the active bands, applied in Python, give the points in the history (both N/A, or
+    within 0.01)? Checks that re-banding follows the dbt models."""
+    again = rebanded(frame, config.active, metrics, config.missing_points)
+    before, after = frame[metrics].to_numpy(float), again[metrics].to_numpy(float)
+    same = (np.isnan(before) & np.isnan(after)) | (np.abs(before - after) <= 0.01)
+    result = {"values": int(same.size), "matching": int(same.sum())}
+    if result["matching"] < result["values"]:
+        log.warning("the active bands re-compute %s of %s points of the history: it was not "
+                    "scored with these bands", result["matching"], result["values"])
+    return result
+
+
+def band_changes(active: list[Band], proposed: list[Band]) -> dict[str, dict]:
+    """Per metric: the proposed bands as [lower, upper, points] and the active count."""
+    before, after = bands_by_metric(active), bands_by_metric(proposed)
+    return {metric: {"active_bands": len(before.get(metric, [])),
+                     "proposed": [[b.lower_bound, b.upper_bound, b.points_at_lower]
+                                  for b in bands]}
+            for metric, bands in after.items() if bands != before.get(metric)}

@@ -55,10 +55,10 @@ from customer_health.errors import BadInputError
 from customer_health.evaluation.band_fitting import BandFitSettings, fit_bands
 from customer_health.evaluation.bands import (
     Band,
-    apply_bands,
-    bands_by_metric,
-    read_bands,
-    read_metric_definitions,
+    BandConfig,
+    band_changes,
+    band_reproduction,
+    rebanded,
     write_bands,
 )
 from customer_health.evaluation.calibration_report import render_markdown
@@ -77,7 +77,6 @@ from customer_health.evaluation.data import (
 from customer_health.evaluation.logit import LogitFit, fit_logit, normalise_weights, raw_weights
 from customer_health.evaluation.options import (
     BANDS_SEED,
-    DEFINITIONS_SEED,
     CalibrationOptions,
     active_seed,
     active_weights_seed,
@@ -277,57 +276,6 @@ def propose(fits: dict[str, LogitFit], active: Weights, rule: str
             log.warning("no metric lowers churn risk for %s: keeping its active weights", segment)
             proposed[segment], source[segment] = dict(active[segment]), "active (no fit)"
     return proposed, source
-
-
-# ----------------------------------------------------------------------------- bands
-
-
-@dataclass(frozen=True)
-class BandConfig:
-    """The active bands and what the metric catalogue says about missing values and units."""
-
-    active: list[Band]
-    missing_points: dict[str, float | None]
-    units: dict[str, str]
-
-    @classmethod
-    def read(cls) -> BandConfig:
-        missing, units = read_metric_definitions(active_seed(DEFINITIONS_SEED))
-        return cls(read_bands(active_seed(BANDS_SEED)), missing, units)
-
-
-def rebanded(frame: pd.DataFrame, bands: list[Band], metrics: list[str],
-             missing_points: dict[str, float | None]) -> pd.DataFrame:
-    """`frame` with each metric's points re-computed from its metric value with `bands`."""
-    by_metric = bands_by_metric(bands)
-    out = frame.copy()
-    segments = frame["segment"].astype(str).to_numpy()
-    for metric in metrics:
-        out[metric] = apply_bands(frame[f"{metric}{VALUE_SUFFIX}"].to_numpy(float), segments,
-                                  by_metric.get(metric, []), missing_points.get(metric))
-    return out
-
-
-def band_reproduction(frame: pd.DataFrame, config: BandConfig, metrics: list[str]) -> dict:
-    """Do the active bands, applied in Python, give the points in the history (both N/A, or
-    within 0.01)? Checks that re-banding follows the dbt models."""
-    again = rebanded(frame, config.active, metrics, config.missing_points)
-    before, after = frame[metrics].to_numpy(float), again[metrics].to_numpy(float)
-    same = (np.isnan(before) & np.isnan(after)) | (np.abs(before - after) <= 0.01)
-    result = {"values": int(same.size), "matching": int(same.sum())}
-    if result["matching"] < result["values"]:
-        log.warning("the active bands re-compute %s of %s points of the history: it was not "
-                    "scored with these bands", result["matching"], result["values"])
-    return result
-
-
-def band_changes(active: list[Band], proposed: list[Band]) -> dict[str, dict]:
-    """Per metric: the proposed bands as [lower, upper, points] and the active count."""
-    before, after = bands_by_metric(active), bands_by_metric(proposed)
-    return {metric: {"active_bands": len(before.get(metric, [])),
-                     "proposed": [[b.lower_bound, b.upper_bound, b.points_at_lower]
-                                  for b in bands]}
-            for metric, bands in after.items() if bands != before.get(metric)}
 
 
 # ----------------------------------------------------------------------------- evaluation
