@@ -242,7 +242,7 @@ def test_calibration_weights_the_planted_drivers(calibration: tuple[Path, dict])
     for segment, weights in report["weights"].items():
         on_active_bands = {m: w["weights_only"] for m, w in weights.items()}
         proposed = {m: w["proposed"] for m, w in weights.items()}  # on the proposed bands
-        # measured 0.56-0.62 per segment on the active bands, 0.5-0.6 on the proposed ones
+        # measured 0.56-0.62 per segment on the active bands, 0.46-0.65 on the proposed ones
         for fitted in (on_active_bands, proposed):
             assert sum(fitted[m] for m in PLANTED) > 0.4, (segment, fitted)
         # measured at most 0.05 (up to 0.13 on the proposed bands of the smallest segment)
@@ -258,7 +258,7 @@ def test_calibration_beats_the_active_weights_on_held_out_dates(
     held = report["evaluation"]["holdout"]
     assert report["split"]["holdout_from"] == "2024-08-31"
     assert report["split"]["train"]["as_of_dates"][-1] < "2024-08-31"
-    # measured 0.712 -> 0.778 (weights only), 0.762 (bands and weights)
+    # measured 0.667 -> 0.750 (weights only), 0.750 (bands and weights)
     for proposal in ("weights_only", "bands_and_weights"):
         assert held["auc"][proposal]["estimate"] > held["auc"]["active"]["estimate"] + 0.03
         assert held["auc_differences"][f"{proposal} - active"]["lower"] > 0
@@ -306,7 +306,7 @@ def test_report_compares_three_configurations_and_the_reference_model(
     _, report = calibration
     held = report["evaluation"]["holdout"]
     assert {"active", "weights_only", "bands_and_weights", "reference_model"} <= set(held["auc"])
-    # measured 0.795; the rules capture about 0.9 of its ranking above chance
+    # measured 0.767; the rules capture 0.93 of its ranking above chance
     assert held["auc"]["reference_model"]["estimate"] > held["auc"]["active"]["estimate"] + 0.05
     gap = held["auc_differences"]["reference_model - bands_and_weights"]
     assert gap["lower"] <= gap["estimate"] <= gap["upper"]
