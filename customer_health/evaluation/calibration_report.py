@@ -75,9 +75,9 @@ def reference_text(report: dict) -> str:
         f" the proposal captures {share:.0%} of the reference's ranking above chance "
         "((AUC - 0.5) / (reference AUC - 0.5));")
     return (f"A gradient-boosting reference model on the raw metric values and segment reaches "
-            f"held-out AUC {_auc(reference)}: it ranks better than the proposal by "
-            f"{_difference(gap)};{captured} what it ranks better is what rules of bands and "
-            "weights leave on the table with these metrics.")
+            f"held-out AUC {_auc(reference)}; reference minus proposal: {_difference(gap)};"
+            f"{captured} what the reference ranks better is what rules of bands and weights leave "
+            "on the table with these metrics.")
 
 
 def held_out_text(split: dict) -> str:
