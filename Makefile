@@ -13,7 +13,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo load backfill backtest report refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest browser clean
+.PHONY: demo load backfill backtest calibrate adopt-proposal report refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest browser clean
 
 # The pinned dependencies, then the project's own package (editable: the `health` command).
 $(BIN)/health: requirements.txt pyproject.toml
@@ -43,6 +43,17 @@ backfill: $(BIN)/health
 ## backtest: does the score predict churn? (reports/backtest/backtest.md)
 backtest: $(BIN)/health
 	$(BIN)/health backtest --target $(TARGET) --out reports/backtest
+
+## calibrate: propose scoring bands and segment weights fitted to churn, compared on held-out
+## dates with the active ones and a reference model (seeds/proposed/ or the deployment's
+## proposed/; reports/calibration/calibration.md); FORCE=1 replaces an existing proposal
+calibrate: $(BIN)/health
+	$(BIN)/health calibrate --target $(TARGET) --out reports/calibration $(if $(FORCE),--force)
+
+## adopt-proposal: copy the reviewed proposal into the active seeds and print what changed
+## (DRY_RUN=1: only print)
+adopt-proposal: $(BIN)/health
+	$(BIN)/health adopt-proposal $(if $(DRY_RUN),--dry-run)
 
 ## report: one self-contained HTML page of the published scores, with the backtest's churn by
 ## grade when `make backtest` has run (reports/health/report.html; opens offline)

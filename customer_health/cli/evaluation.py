@@ -1,4 +1,5 @@
-"""Commands that test the score against churn: backtest, and calibrate (proposed weights).
+"""Commands that test the score against churn: backtest, calibrate (proposed bands and weights)
+and adopt-proposal (copies a reviewed proposal into the active seeds).
 
 Both read the published history; the analysis modules (pandas, numpy, scipy) are imported only
 when a command runs, so that every other command starts quickly.
@@ -34,6 +35,13 @@ from customer_health.evaluation.options import (
 )
 
 PANEL = "Evaluation"
+
+
+def share_below_half(value: float) -> float:
+    if not 0 < value < 0.5:
+        raise typer.BadParameter(f"must be above 0 and below 0.5, got {value}")
+    return value
+
 WeightRule = Enum("WeightRule", {rule: rule for rule in WEIGHT_RULES}, type=str)  # type: ignore[misc]
 DEFAULT_WEIGHT_RULE = WeightRule(CalibrationOptions.weight_rule)
 LabelMode = Enum("LabelMode", {mode: mode for mode in LABEL_MODES}, type=str)  # type: ignore[misc]
@@ -168,6 +176,23 @@ def calibrate(
             help="standardized: weight ~ max(0, -coef x std of points); logit: ~ max(0, -coef)."
         ),
     ] = DEFAULT_WEIGHT_RULE,
+    min_band_share: Annotated[
+        float,
+        typer.Option(
+            callback=share_below_half,
+            help="Least share of a metric's training rows (with a value) in a proposed band.",
+        ),
+    ] = CalibrationOptions.min_band_share,
+    min_band_churned: Annotated[
+        int,
+        typer.Option(callback=positive_int,
+                     help="Fewest churned training rows in a proposed band."),
+    ] = CalibrationOptions.min_band_churned,
+    keep_bands: Annotated[
+        bool,
+        typer.Option("--keep-bands",
+                     help="Fit weights only: the proposed bands are the active ones."),
+    ] = False,
     active_weights: Annotated[
         Path | None,
         typer.Option(
@@ -179,7 +204,7 @@ def calibrate(
         Path | None,
         typer.Option(
             help="Where to write the proposed weights seed (default: proposed/ beside the active "
-            "seeds; never over an active seed)."
+            "seeds; never over an active seed); the proposed scoring_bands.csv goes beside it."
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing proposal.")] = False,
@@ -190,9 +215,10 @@ def calibrate(
     seed: Seed = EvaluationOptions.seed,
     quiet: Quiet = False,
 ) -> None:
-    """Propose segment weights fitted to churn and compare them with the active weights on
-    held-out as-of dates, or held-out accounts when there is one as-of date (writes a proposal;
-    seeds/ stays untouched)."""
+    """Propose scoring bands and segment weights fitted to churn and compare them with the
+    active configuration, weights-only calibration and a reference model on held-out as-of
+    dates, or held-out accounts when there is one as-of date (writes a proposal; the active
+    seeds stay untouched)."""
     configure_logging(quiet)
     check_range(date_from, date_to)
     options = CalibrationOptions(
@@ -201,7 +227,9 @@ def calibrate(
         horizon_days=horizon_days, observed_through=observed_through,
         exclude_prior_churners=exclude_prior_churners, holdout_from=holdout_from,
         purge_overlap=purge_overlap, min_positives=min_positives, l2=l2,
-        weight_rule=weight_rule.value, active_weights=active_weights, proposal=proposal,
+        weight_rule=weight_rule.value, min_band_share=min_band_share,
+        min_band_churned=min_band_churned, keep_bands=keep_bands,
+        active_weights=active_weights, proposal=proposal,
         force=force, out=out, bootstrap=bootstrap, seed=seed,
     )
 
@@ -209,5 +237,30 @@ def calibrate(
         from customer_health.evaluation import calibration
 
         calibration.run(options)
+
+    run_command(work)
+
+
+@app.command("adopt-proposal", rich_help_panel=PANEL)
+def adopt_proposal(
+    proposal_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the reviewed proposal (default: proposed/ beside the "
+                     "deployment's seeds)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would change; copy nothing.")
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Copy a reviewed calibration proposal (scoring_bands.csv, segment_weights.csv) into the
+    deployment's active seeds and print what changed: bands per metric, weights per segment
+    (exit 4 when there is no proposal or it would fail the seed tests)."""
+    configure_logging(quiet)
+
+    def work() -> None:
+        from customer_health.evaluation.proposal import adopt
+
+        print(adopt(proposal_dir, dry_run=dry_run))
 
     run_command(work)

@@ -1,11 +1,12 @@
-"""Propose segment weights fitted to churn, and test them on held-out as-of dates (or accounts).
+"""Propose scoring bands and segment weights fitted to churn, and test them on held-out as-of
+dates (or accounts) against the active configuration and a reference model.
 
-Reads component history (`health.customer_health_score_component_history`: points per metric
-per account and as-of date) and the labels from the target: the DuckDB file (default),
-read-only, or PostgreSQL / Spark through a temporary local DuckDB extract (history.py). Labels are
-those of the backtest (data.py): in events mode churn within horizon_days after the as-of date,
-rows with an unobserved horizon dropped; in snapshot mode the account outcome of the one
-snapshot date, unknown outcomes dropped.
+Reads component history (`health.customer_health_score_component_history`: metric value and
+points per metric per account and as-of date) and the labels from the target: the DuckDB file
+(default), read-only, or PostgreSQL / Spark through a temporary local DuckDB extract
+(history.py). Labels are those of the backtest (data.py): in events mode churn within
+horizon_days after the as-of date, rows with an unobserved horizon dropped; in snapshot mode the
+account outcome of the one snapshot date, unknown outcomes dropped.
 
 1. Split by time: rows with as_of_date < holdout_from train, the rest are held out
    (default split: the latest third of the evaluated as-of dates is held out). With a single
@@ -13,22 +14,28 @@ snapshot date, unknown outcomes dropped.
    instead: an account is held out when the first 8 bytes of sha256(account_id), read as a
    fraction of 2^64, are below HOLDOUT_ACCOUNT_SHARE (a third). The split depends on the account
    id only: the same account lands on the same side in every run and on every machine.
-2. Fit an L2-regularised logistic regression of the label on the metric points (N/A points
+2. Bands: per metric, monotone optimal binning of the training rows' metric values against the
+   label (band_fitting.py); every row's points are then re-computed from its metric value with
+   the proposed bands as the dbt models would (bands.py).
+3. Weights: an L2-regularised logistic regression of the label on the metric points (N/A points
    imputed with the metric's mean over the training rows; see logit.py) per segment with at
    least min_positives churned training rows, and one pooled model (with per-segment
-   intercepts) whose weights every other segment gets.
-3. Convert coefficients to weights: w proportional to max(0, -coef x std(points)) (metrics whose
+   intercepts) whose weights every other segment gets. Fitted twice: on the active points
+   (weights only) and on the re-banded points (the proposal: bands and weights).
+4. Convert coefficients to weights: w proportional to max(0, -coef x std(points)) (metrics whose
    higher points go with less churn; weight rule logit: max(0, -coef)), normalised to sum to 1
    per segment, rounded to thousandths.
-4. Re-score the held-out rows from their points with the active and the proposed weights
-   (sum w x points / sum w over metrics with points, as the dbt models do) and compare AUCs,
-   with 95 % CIs from a paired bootstrap over accounts.
+5. Re-score the held-out rows (sum w x points / sum w over metrics with points, as the dbt models
+   do) with the active configuration, the weights-only calibration and the bands-and-weights
+   proposal, fit a reference model on the raw metric values (reference_model.py), and compare
+   AUCs with 95 % CIs from a paired bootstrap over accounts.
 
-Writes the proposal (default proposed/segment_weights.csv beside the deployment's seeds; same
-columns as its segment_weights.csv, which is never written) and calibration.json /
-calibration.md to the report folder. Bad input (exit 4): no database, missing relations, too
-little data (BacktestInputError), or a proposal path that would replace an active seed or,
-without force, an existing proposal (RefusedError, checked before anything is read or written).
+Writes the proposal (default proposed/scoring_bands.csv and proposed/segment_weights.csv beside
+the deployment's seeds; same columns as the active seeds, which are never written; `health
+adopt-proposal` copies them in, proposal.py) and calibration.json / calibration.md to the report
+folder. Bad input (exit 4): no database, missing relations, too little data
+(BacktestInputError), or a proposal path that would replace an active seed or, without force, an
+existing proposal (RefusedError, checked before anything is read or written).
 """
 
 from __future__ import annotations
@@ -45,10 +52,20 @@ import numpy as np
 import pandas as pd
 
 from customer_health.errors import BadInputError
+from customer_health.evaluation.band_fitting import BandFitSettings, fit_bands
+from customer_health.evaluation.bands import (
+    Band,
+    BandConfig,
+    band_changes,
+    band_reproduction,
+    rebanded,
+    write_bands,
+)
 from customer_health.evaluation.calibration_report import render_markdown
 from customer_health.evaluation.data import (
     COMPONENT_HISTORY,
     REQUIRED_RELATIONS,
+    VALUE_SUFFIX,
     BacktestInputError,
     build_labelled,
     component_matrix,
@@ -58,7 +75,13 @@ from customer_health.evaluation.data import (
     open_history,
 )
 from customer_health.evaluation.logit import LogitFit, fit_logit, normalise_weights, raw_weights
-from customer_health.evaluation.options import CalibrationOptions, active_weights_seed
+from customer_health.evaluation.options import (
+    BANDS_SEED,
+    CalibrationOptions,
+    active_seed,
+    active_weights_seed,
+)
+from customer_health.evaluation.reference_model import reference_risk
 from customer_health.evaluation.rescoring import Weights, reproduction_check, score_frame
 from customer_health.evaluation.statistics import (
     RankedRisk,
@@ -69,6 +92,11 @@ from customer_health.evaluation.statistics import (
 log = logging.getLogger(__name__)
 
 POOLED = "pooled"
+# Weight rule of the proposal with fitted bands: their points are each metric's churn log-odds
+# scaled onto 0-100, so w ~ max(0, -coefficient per point) makes the score follow the model's
+# linear predictor (the standardized rule would favour metrics whose points spread more).
+# --weight-rule applies to weights for the active bands (weights only, --keep-bands).
+FITTED_BANDS_WEIGHT_RULE = "logit"
 # Share of accounts held out when the split is by account (one as-of date).
 HOLDOUT_ACCOUNT_SHARE = 1 / 3
 
@@ -91,16 +119,17 @@ class Split:
 
 
 def check_proposal_path(proposal: Path, active: Path, force: bool) -> None:
-    """Refuse to write over an active seed (ever) or an existing proposal (without --force)."""
-    target = proposal.resolve()
-    protected = {active.resolve(), active_weights_seed().resolve()}
-    if target in protected or target.parent == active_weights_seed().parent.resolve():
-        raise RefusedError(
-            f"refusing to write the proposal to {target}: that is where active seeds live; "
-            "write it elsewhere (default seeds/proposed/) and copy it in by review"
-        )
-    if target.exists() and not force:
-        raise RefusedError(f"{target} exists; pass --force to replace it")
+    """Refuse to write over an active seed (ever) or an existing proposal (without --force):
+    the weights proposal and the bands proposal beside it."""
+    for target in (proposal.resolve(), (proposal.parent / BANDS_SEED).resolve()):
+        protected = {active.resolve(), active_weights_seed().resolve()}
+        if target in protected or target.parent == active_weights_seed().parent.resolve():
+            raise RefusedError(
+                f"refusing to write the proposal to {target}: that is where active seeds live; "
+                "write it elsewhere (default seeds/proposed/) and copy it in by review"
+            )
+        if target.exists() and not force:
+            raise RefusedError(f"{target} exists; pass --force to replace it")
 
 
 def read_weights(path: Path) -> tuple[Weights, list[str]]:
@@ -251,29 +280,54 @@ def propose(fits: dict[str, LogitFit], active: Weights, rule: str
 
 # ----------------------------------------------------------------------------- evaluation
 
+# The held-out comparisons reported: (first, second) -> AUC of first minus AUC of second.
+COMPARISONS = (("bands_and_weights", "active"), ("weights_only", "active"),
+               ("bands_and_weights", "weights_only"), ("reference_model", "bands_and_weights"),
+               ("reference_model", "active"))
 
-def evaluate(frame: pd.DataFrame, weights: dict[str, Weights], metrics: list[str],
-             options: CalibrationOptions, extra_risk: dict[str, np.ndarray] | None = None) -> dict:
-    """AUC of 100 - score for each weight set (paired bootstrap), and proposed - active."""
+
+def rule_risks(frames: dict[str, tuple[pd.DataFrame, Weights]], metrics: list[str]
+               ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Risk (100 - score) per named (points frame, weights) and its count of unscorable rows."""
     risks, unscorable = {}, {}
-    for name, w in weights.items():
-        scores, unscorable[name] = score_frame(frame, w, metrics)
+    for name, (frame, weights) in frames.items():
+        scores, unscorable[name] = score_frame(frame, weights, metrics)
         risks[name] = 100 - scores
-    risks.update(extra_risk or {})
+    return risks, unscorable
+
+
+def evaluate(frame: pd.DataFrame, risks: dict[str, np.ndarray], unscorable: dict[str, int],
+             options: CalibrationOptions) -> dict:
+    """AUC of each risk (paired bootstrap over accounts) and the COMPARISONS between them."""
     label = frame["churned"].to_numpy(bool)
     intervals, samples = paired_bootstrap_auc(risks, label, frame["account_id"].to_numpy(),
                                               options.bootstrap, options.seed)
-    difference, diff = paired_difference(intervals, samples, "proposed", "active")
+    differences = {}
+    for first, second in COMPARISONS:
+        if first in intervals and second in intervals:
+            difference, diff = paired_difference(intervals, samples, first, second)
+            differences[f"{first} - {second}"] = {
+                **difference.as_dict(),
+                "share_of_resamples_first_better": round(float(np.mean(diff > 0)), 4)}
     return {
         "rows": len(frame),
         "churned_rows": int(label.sum()),
         "accounts": int(frame["account_id"].nunique()),
         "auc": {name: interval.as_dict() for name, interval in intervals.items()},
-        "auc_difference_proposed_minus_active": difference.as_dict(),
-        "share_of_resamples_proposed_better": round(float(np.mean(diff > 0)), 4),
+        "auc_differences": differences,
         "unscorable_rows_scored_50": unscorable,
         "by_segment": segment_aucs(frame, risks, label),
     }
+
+
+def attainable_share(auc: dict[str, dict]) -> float | None:
+    """How much of the reference model's ranking above chance the proposal captures:
+    (AUC proposal - 0.5) / (AUC reference - 0.5)."""
+    rules, reference = (auc.get(name, {}).get("estimate")
+                        for name in ("bands_and_weights", "reference_model"))
+    if rules is None or reference is None or reference <= 0.5:
+        return None
+    return round((rules - 0.5) / (reference - 0.5), 4)
 
 
 def segment_aucs(frame: pd.DataFrame, risks: dict[str, np.ndarray], label: np.ndarray) -> dict:
@@ -281,8 +335,8 @@ def segment_aucs(frame: pd.DataFrame, risks: dict[str, np.ndarray], label: np.nd
     for segment in sorted(frame["segment"].astype(str).unique()):
         rows = (frame["segment"].astype(str) == segment).to_numpy()
         out[segment] = {"rows": int(rows.sum()), "churned_rows": int(label[rows].sum())}
-        for name in ("active", "proposed"):
-            auc = RankedRisk(risks[name][rows], label[rows]).auc()
+        for name, risk in risks.items():
+            auc = RankedRisk(risk[rows], label[rows]).auc()
             out[segment][name] = None if np.isnan(auc) else round(auc, 4)
     return out
 
@@ -351,56 +405,94 @@ def parameters(options: CalibrationOptions, info: dict) -> dict:
         "purge_overlap": options.purge_overlap,
         "min_positives": options.min_positives, "l2": options.l2,
         "weight_rule": options.weight_rule,
+        "weight_rule_with_fitted_bands": (options.weight_rule if options.keep_bands
+                                          else FITTED_BANDS_WEIGHT_RULE),
+        "min_band_share": options.min_band_share, "min_band_churned": options.min_band_churned,
+        "band_max_pvalue": BandFitSettings.max_pvalue,
+        "keep_bands": options.keep_bands,
         "active_weights": str(options.active_weights_path),
+        "active_bands": str(active_seed(BANDS_SEED)),
         "proposal": str(options.proposal_path),
+        "bands_proposal": str(options.bands_proposal_path),
         "bootstrap_resamples": options.bootstrap, "bootstrap_seed": options.seed,
         "imputation": "N/A points -> the metric's mean points over the fit's training rows",
     }
 
 
+@dataclass(frozen=True)
+class Proposal:
+    bands: list[Band]
+    weights: Weights
+
+
 def calibrate(options: CalibrationOptions, active: Weights, metrics: list[str]
-              ) -> tuple[Weights, dict]:
-    """Fit on the training dates; return the proposed weights and the report."""
+              ) -> tuple[Proposal, dict]:
+    """Fit on the training dates; return the proposed bands and weights and the report."""
+    config = BandConfig.read()
     frame, info = load_frame(options, metrics)
     split = choose_split(frame, options.holdout_from,
                          options.horizon_days if options.purge_overlap else None,
                          snapshot=info["label_mode"] == "snapshot")
     log.info("split (%s): %s training rows, %s held-out rows", split.rule,
              len(split.train), len(split.holdout))
-    fits = fit_models(split.train, metrics, list(active), options)
-    proposed, source = propose(fits, active, options.weight_rule)
-    weight_sets = {"active": active, "proposed": proposed}
-    model_risk = {"pooled_model": pooled_model_risk(fits[POOLED], split.holdout, metrics)}
+    weights_only, _ = propose(fit_models(split.train, metrics, list(active), options), active,
+                              options.weight_rule)
+    settings = BandFitSettings(options.min_band_share, options.min_band_churned)
+    values = {m: split.train[f"{m}{VALUE_SUFFIX}"].to_numpy(float) for m in metrics}
+    bands, band_summary = (config.active, {}) if options.keep_bands else fit_bands(
+        values, split.train["churned"].to_numpy(bool), config.active, settings, config.units)
+    train, holdout = (rebanded(part, bands, metrics, config.missing_points)
+                      for part in (split.train, split.holdout))
+    fits = fit_models(train, metrics, list(active), options)
+    rule = options.weight_rule if options.keep_bands else FITTED_BANDS_WEIGHT_RULE
+    proposed, source = propose(fits, active, rule)
+    held_risks, held_unscorable = rule_risks(
+        {"active": (split.holdout, active), "weights_only": (split.holdout, weights_only),
+         "bands_and_weights": (holdout, proposed)}, metrics)
+    reference, reference_info = reference_risk(split.train, split.holdout, metrics, options.seed)
+    held_risks |= {"pooled_model": pooled_model_risk(fits[POOLED], holdout, metrics),
+                   "reference_model": reference}
+    train_risks, train_unscorable = rule_risks(
+        {"active": (split.train, active), "weights_only": (split.train, weights_only),
+         "bands_and_weights": (train, proposed)}, metrics)
+    held = evaluate(split.holdout, held_risks, held_unscorable, options)
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "parameters": parameters(options, info),
         "split": split_summary(split, info["horizon_days"]),
         "weight_source": source,
-        "weights": {s: {m: {"active": active[s].get(m, 0.0), "proposed": proposed[s][m]}
+        "weights": {s: {m: {"active": active[s].get(m, 0.0), "weights_only": weights_only[s][m],
+                            "proposed": proposed[s][m]}
                         for m in metrics} for s in active},
+        "bands": {"metrics": band_summary, "changed": band_changes(config.active, bands)},
         "fits": fit_summary(fits),
+        "reference_model": {**reference_info,
+                            "share_of_attainable_ranking": attainable_share(held["auc"])},
         "evaluation": {
-            "holdout": evaluate(split.holdout, weight_sets, metrics, options, model_risk),
-            "train": evaluate(split.train, weight_sets, metrics, options),
+            "holdout": held,
+            "train": evaluate(split.train, train_risks, train_unscorable, options),
         },
         "reproduction_check": reproduction_check(score_frame(frame, active, metrics)[0],
                                                  frame["health_score"], "active weights"),
+        "band_reproduction_check": band_reproduction(frame, config, metrics),
     }
-    return proposed, report
+    return Proposal(bands, proposed), report
 
 
 def run(options: CalibrationOptions) -> dict:
-    """Check the proposal path, calibrate, write the proposed seed and the report (JSON and
+    """Check the proposal paths, calibrate, write the proposed seeds and the report (JSON and
     Markdown in options.out); return the report."""
     check_proposal_path(options.proposal_path, options.active_weights_path, options.force)
     active, metrics = read_weights(options.active_weights_path)
-    proposed, report = calibrate(options, active, metrics)
-    write_weights(options.proposal_path, proposed, metrics)
+    proposal, report = calibrate(options, active, metrics)
+    write_bands(options.bands_proposal_path, proposal.bands)
+    write_weights(options.proposal_path, proposal.weights, metrics)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "calibration.json").write_text(json.dumps(report, indent=2) + "\n")
     (options.out / "calibration.md").write_text(render_markdown(report))
     held = report["evaluation"]["holdout"]["auc"]
-    log.info("held-out AUC active %.3f -> proposed %.3f; proposal %s, report %s",
-             held["active"]["estimate"], held["proposed"]["estimate"], options.proposal_path,
-             options.out)
+    log.info("held-out AUC active %.3f, weights only %.3f, bands and weights %.3f, reference "
+             "model %.3f; proposal %s, report %s", *(held[name]["estimate"] for name in (
+                 "active", "weights_only", "bands_and_weights", "reference_model")),
+             options.proposal_path.parent, options.out)
     return report

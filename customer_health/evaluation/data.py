@@ -532,14 +532,20 @@ def churn_by_date(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
     ]
 
 
+# Suffix of the metric-value columns of component_matrix (the points column is the metric name).
+VALUE_SUFFIX = "__value"
+
+
 def component_matrix(con: duckdb.DuckDBPyConnection, metrics: list[str]) -> pd.DataFrame:
-    """Evaluated rows with one points column per metric (NaN = N/A), from component history."""
+    """Evaluated rows with one points column per metric (NaN = N/A) and one metric-value column
+    per metric (`<metric>__value`, NaN = no data), from component history."""
     for metric in metrics:
         if not METRIC_NAME.match(metric):
             raise ValueError(f"unexpected metric name {metric!r}")
     pivots = ",\n".join(
-        f"max(components.points) filter (where components.metric_name = '{m}') as {m}"
+        f"max(components.{column}) filter (where components.metric_name = '{m}') as {m}{suffix}"
         for m in metrics
+        for column, suffix in (("points", ""), ("metric_value", VALUE_SUFFIX))
     )
     return con.execute(
         f"""

@@ -15,12 +15,21 @@ from customer_health.settings import DEFAULT_TARGET, PROJECT_DIR, deployment
 
 REPORTS_DIR = PROJECT_DIR / "reports"
 WEIGHTS_SEED = "segment_weights.csv"
+BANDS_SEED = "scoring_bands.csv"
+DEFINITIONS_SEED = "metric_definitions.csv"
 PROPOSED_FOLDER = "proposed"
+# The seeds a proposal holds, in the order they are written and adopted.
+PROPOSED_SEEDS = (BANDS_SEED, WEIGHTS_SEED)
 
 
 def active_weights_seed() -> Path:
     """The weights seed of the deployment scored (the bundled sample's seeds/ by default)."""
     return deployment().seeds_dir / WEIGHTS_SEED
+
+
+def active_seed(name: str) -> Path:
+    """A seed of the deployment scored, by file name."""
+    return deployment().seeds_dir / name
 
 
 def default_proposal() -> Path:
@@ -75,9 +84,13 @@ class CalibrationOptions(EvaluationOptions):
     purge_overlap: drop training rows whose label window reaches holdout_from.
     min_positives: churned training rows a segment needs for a fit of its own (else pooled).
     l2: penalty on standardised coefficients. weight_rule: one of WEIGHT_RULES.
+    min_band_share / min_band_churned: the least share of a metric's training rows and the
+    fewest churned rows a proposed band holds (band_fitting.py). keep_bands: propose weights
+    for the active bands only (the proposed bands are the active ones).
     active_weights: the seed compared against (default: the deployment's). proposal: where the
-    proposed seed goes (default: proposed/ beside it; never over an active seed, over an
-    existing proposal only with force). out: the report folder.
+    proposed weights seed goes (default: proposed/ beside it; never over an active seed, over an
+    existing proposal only with force); the proposed scoring_bands.csv goes beside it.
+    out: the report folder.
     """
 
     holdout_from: date | None = None
@@ -85,6 +98,9 @@ class CalibrationOptions(EvaluationOptions):
     min_positives: int = 30
     l2: float = 1.0
     weight_rule: str = WEIGHT_RULES[0]
+    min_band_share: float = 0.05
+    min_band_churned: int = 20
+    keep_bands: bool = False
     active_weights: Path | None = None
     proposal: Path | None = None
     force: bool = False
@@ -97,3 +113,7 @@ class CalibrationOptions(EvaluationOptions):
     @property
     def proposal_path(self) -> Path:
         return self.proposal or default_proposal()
+
+    @property
+    def bands_proposal_path(self) -> Path:
+        return self.proposal_path.parent / BANDS_SEED

@@ -72,8 +72,8 @@ def make_history_db(path: Path, *, outcomes: bool = True, churn_events: bool = F
             score = round(sum(WEIGHTS[segment][m] * p for m, p in points.items()), 1)
             history.append((account, day, score, grade(score), status(score), segment,
                             "adopting", "Pro"))
-            components += [(account, day, m, CATEGORIES[m], p, WEIGHTS[segment][m])
-                           for m, p in points.items()]
+            components += [(account, day, m, CATEGORIES[m], p, p, WEIGHTS[segment][m])
+                           for m, p in points.items()]  # metric value = points
         churn_p = 1 / (1 + np.exp(1.2 + 0.06 * (points["protective"] - 50)))
         churned = bool(rng.random() < churn_p)
         draw = rng.random()
@@ -91,7 +91,8 @@ def make_history_db(path: Path, *, outcomes: bool = True, churn_events: bool = F
                     "lifecycle_stage varchar, plan_tier varchar)")
         insert(con, HISTORY, history)
         con.execute(f"create table {COMPONENT_HISTORY} (account_id varchar, as_of_date date, "
-                    "metric_name varchar, category varchar, points double, weight double)")
+                    "metric_name varchar, category varchar, metric_value double, "
+                    "points double, weight double)")
         insert(con, COMPONENT_HISTORY, components)
         if outcomes:
             con.execute(f"create table {ACCOUNT_OUTCOMES} (account_id varchar, "
@@ -306,9 +307,10 @@ def test_snapshot_calibration_weights_the_planted_metric(
 ) -> None:
     _, report = snapshot_calibration
     for weights in report["weights"].values():
-        assert weights["protective"]["proposed"] > 0.8, weights
+        assert weights["protective"]["weights_only"] > 0.8, weights
+        assert weights["protective"]["proposed"] > 2 * weights["noise"]["proposed"], weights
     held = report["evaluation"]["holdout"]["auc"]
-    assert held["proposed"]["estimate"] > held["active"]["estimate"]
+    assert held["bands_and_weights"]["estimate"] > held["active"]["estimate"]
 
 
 def test_snapshot_calibration_report_says_it_split_accounts(
@@ -316,7 +318,7 @@ def test_snapshot_calibration_report_says_it_split_accounts(
 ) -> None:
     out, _ = snapshot_calibration
     markdown = (out / "calibration.md").read_text()
-    assert markdown.startswith("# Weight calibration: churn after the snapshot")
+    assert markdown.startswith("# Calibration of bands and weights: churn after the snapshot")
     assert "Labels: snapshot outcome column (1 as-of date, 2024-12-31)" in markdown
     assert ("- Split by account (snapshot mode: one as-of date; about 33% of the accounts held "
             "out, chosen by sha256 of account_id" in markdown)

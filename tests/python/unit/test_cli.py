@@ -16,7 +16,8 @@ from customer_health.errors import EXIT_CODES, BadInputError, InfrastructureErro
 
 COMMANDS = (
     "refresh", "backfill", "gate", "publish", "load", "summary", "export", "check-config",
-    "backtest", "calibrate", "report", "generate", "benchmark", "deployment", "contract",
+    "backtest", "calibrate", "adopt-proposal", "report", "generate", "benchmark", "deployment",
+    "contract",
 )
 
 
@@ -64,6 +65,7 @@ def test_every_command_has_help(command: str) -> None:
         (["calibrate", "--l2", "0"], "'--l2': must be a positive number, got 0.0"),
         (["calibrate", "--min-positives", "0"], "'--min-positives': must be >= 1, got 0"),
         (["report", "--worklist-rows", "0"], "'--worklist-rows': must be >= 1, got 0"),
+        (["calibrate", "--min-band-share", "0.5"], "must be above 0 and below 0.5, got 0.5"),
     ],
 )
 def test_bad_arguments_exit_4_with_the_cause_on_one_line(args: list[str], cause: str) -> None:
