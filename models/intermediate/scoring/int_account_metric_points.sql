@@ -47,8 +47,9 @@ segmented_values as (
         metric_definitions.category,
         metric_definitions.display_name,
         metric_definitions.unit,
-        metric_definitions.unit_singular,
-        {{ fill_window_placeholders('metric_definitions.zero_value_text') }} as zero_value_text,
+        {{ seed_text('metric_definitions.unit_singular') }} as unit_singular,
+        {{ fill_window_placeholders(seed_text('metric_definitions.zero_value_text')) }}
+            as zero_value_text,
         metric_definitions.missing_points,
         metric_values.metric_value
 
