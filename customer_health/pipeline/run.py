@@ -41,6 +41,7 @@ from customer_health.pipeline.publish import (
 )
 from customer_health.pipeline.run_summary import RunSummary
 from customer_health.pipeline.served_file import prepare_working_database, serve
+from customer_health.pipeline.worklists import worklist_sizes
 from customer_health.scoring_config import scoring_config_version
 from customer_health.settings import (
     DEFAULT_TARGET,
@@ -171,6 +172,8 @@ def gate_and_publish(
         summary.set_dates(logged_dates(warehouse, summary.run_id))
         if paths.target == "duckdb":
             serve(warehouse, paths.db_path, summary.run_id)
+        served_file = str(paths.db_path) if paths.target == "duckdb" else None
+        summary.worklists = [size.as_record(served_file) for size in worklist_sizes(warehouse)]
     log.info("%s %s published (timings: %s)", kind, summary.run_id, summary.timings)
 
 

@@ -51,6 +51,9 @@ class RunSummary:
     accounts_scored: int | None = None
     checks: CheckSummary = field(default_factory=CheckSummary)
     failing_dbt_nodes: list[str] = field(default_factory=list)
+    # Per published outreach worklist: relation, served file (DuckDB), rows on it, accounts that
+    # matched, and how many the capacity left out (customer_health/pipeline/worklists.py).
+    worklists: list[dict[str, object]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started_at: str = field(default_factory=_now)
     finished_at: str | None = None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from customer_health.engines.warehouse import Warehouse
+from customer_health.pipeline.worklists import worklist_sizes
 from customer_health.settings import PUBLISHED_SCORES as SCORES
 
 
 def build_summary(warehouse: Warehouse, at_risk_count: int = 10) -> str:
-    """Accounts scored, counts per grade and status, and the most at-risk accounts."""
+    """Accounts scored, counts per grade and status, the most at-risk accounts, and the
+    outreach worklists: rows on each and matches beyond its capacity."""
     latest = warehouse.query(f"select max(as_of_date) from {SCORES}")[0][0]
     on_latest = f"from {SCORES} where as_of_date = date '{latest.isoformat()}'"
     total, low_coverage = warehouse.query(
@@ -36,4 +38,6 @@ def build_summary(warehouse: Warehouse, at_risk_count: int = 10) -> str:
     for name, account_id, score, grade, status, drivers in at_risk:
         lines.append(f"  {score:5.1f} {grade} {status:<9} {name} ({account_id})")
         lines.append(f"        {drivers or 'no driver: nothing costs points'}")
+    lines.append("Outreach worklists (var outreach_capacity):")
+    lines.extend(f"  {size.describe()}" for size in worklist_sizes(warehouse))
     return "\n".join(lines)

@@ -29,6 +29,7 @@ final as (
         points_lost,
         driver_rank,
         driver_text,
+        value_text,
         '{{ var("scoring_config_version") }}' as scoring_config_version
 
     from contributions

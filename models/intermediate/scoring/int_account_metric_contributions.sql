@@ -1,7 +1,9 @@
 {#- How much each metric adds to and takes from an account's score. Weights are renormalised over
     the metrics that have points, so `effective_weight` sums to 1 per account and as-of date,
     `points_contributed` sums to the score and `points_lost` sums to 100 minus the score. The
-    metrics losing the most points are the score's drivers. -#}
+    metrics losing the most points are the score's drivers, in words: the value as
+    format_metric_value writes it (`value_text`, the band's label for flags and categories) and
+    the points it costs. -#}
 
 with
 
@@ -61,7 +63,13 @@ ranked as (
                     order by coalesce(points_lost, -1) desc, metric_name
                 ) as bigint)
         end as driver_rank,
-        {{ number_text('points_lost') }} as rounded_points_lost
+        case
+            when unit in ('flag', 'category') then band_label
+            else {{ format_metric_value(
+                'metric_value', 'unit', 'unit_singular', 'zero_value_text'
+            ) }}
+        end as value_text,
+        {{ format_metric_value('points_lost', "'points'", "'point'") }} as points_lost_text
 
     from losses
 
@@ -86,16 +94,16 @@ final as (
         points_contributed,
         points_lost,
         driver_rank,
+        value_text,
         case
             when driver_rank is null then null
             when unit in ('flag', 'category')
                 then {{ dbt.concat([
-                    'display_name', "': '", 'band_label', "', costs '", 'rounded_points_lost',
-                    "' points'",
+                    'display_name', "': '", 'value_text', "', costs '", 'points_lost_text',
                 ]) }}
             else {{ dbt.concat([
-                'display_name', "': '", format_metric_value('metric_value', 'unit'), "' ('",
-                'band_label', "'), costs '", 'rounded_points_lost', "' points'",
+                'display_name', "': '", 'value_text', "' ('", 'band_label', "'), costs '",
+                'points_lost_text',
             ]) }}
         end as driver_text
 

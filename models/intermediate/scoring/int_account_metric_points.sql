@@ -47,6 +47,9 @@ segmented_values as (
         metric_definitions.category,
         metric_definitions.display_name,
         metric_definitions.unit,
+        {{ seed_text('metric_definitions.unit_singular') }} as unit_singular,
+        {{ fill_window_placeholders(seed_text('metric_definitions.zero_value_text')) }}
+            as zero_value_text,
         metric_definitions.missing_points,
         metric_values.metric_value
 
@@ -124,6 +127,8 @@ final as (
         pointed_values.category,
         pointed_values.display_name,
         pointed_values.unit,
+        pointed_values.unit_singular,
+        pointed_values.zero_value_text,
         pointed_values.metric_value,
         pointed_values.metric_value is not null as has_data,
         case

@@ -11,7 +11,7 @@ score_history as (
 
     {{ history_since_previous_date('customer_health_score_history', [
         'account_id', 'as_of_date', 'account_name', 'segment', 'health_score', 'grade', 'status',
-        'scoring_config_version', 'driver_1',
+        'scoring_config_version', 'driver_1', 'mrr_amount',
     ]) }}
 
 ),
@@ -50,6 +50,7 @@ with_previous as (
         score_history.status,
         score_history.scoring_config_version,
         score_history.driver_1,
+        score_history.mrr_amount,
         lag(score_history.as_of_date) over account_history as previous_as_of_date,
         lag(score_history.health_score) over account_history as previous_health_score,
         lag(score_history.grade) over account_history as previous_grade,
@@ -72,9 +73,9 @@ movers as (
         {{ ordered_text_list(
             measure=dbt.concat([
                 'display_name', "' '",
-                "coalesce(" ~ format_metric_value('previous_metric_value') ~ ", 'n/a')",
+                format_metric_value('previous_metric_value'),
                 "' -> '",
-                "coalesce(" ~ format_metric_value('metric_value') ~ ", 'n/a')",
+                format_metric_value('metric_value'),
                 "' ('",
                 "case when points_change >= 0 then '+' else '' end",
                 number_text('points_change'),
@@ -122,7 +123,8 @@ final as (
         with_previous.previous_scoring_config_version != with_previous.scoring_config_version
             as is_scoring_config_changed,
         movers.change_explanation,
-        with_previous.driver_1
+        with_previous.driver_1,
+        with_previous.mrr_amount
 
     from with_previous
     inner join ranked_statuses as current_statuses

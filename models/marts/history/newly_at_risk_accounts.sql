@@ -2,7 +2,9 @@
     for customer-success managers. The latest scored date is the latest of the dates this build
     scores and the published ones: customer_health_score_changes holds it, as it rebuilds every
     date from the build's first one on (unless the build scored no account at all). Only that
-    date, so a publish replaces this list whole. -#}
+    date, so a publish replaces this list whole. Largest annual revenue at risk (MRR x var
+    arr_months) first, then the largest fall; capped to var outreach_capacity's
+    newly_at_risk_accounts entry (macro capped_worklist). -#}
 
 with
 
@@ -27,7 +29,7 @@ latest as (
 
 ),
 
-final as (
+matches as (
 
     select
         changes.account_id,
@@ -40,12 +42,25 @@ final as (
         changes.health_score,
         changes.score_change,
         changes.change_explanation,
-        changes.driver_1
+        changes.driver_1,
+        changes.previous_grade,
+        changes.grade,
+        changes.mrr_amount * {{ var('arr_months') }} as arr_at_risk
 
     from changes
     inner join latest
         on changes.as_of_date = latest.as_of_date
     where changes.is_newly_at_risk
+
+),
+
+final as (
+
+    {{ capped_worklist(
+        'matches',
+        'arr_at_risk desc, score_change asc',
+        var('outreach_capacity').get('newly_at_risk_accounts'),
+    ) }}
 
 )
 

@@ -2,7 +2,9 @@
     unhealthy), and, where the deployment has an NPS survey, detractors whose usage is falling
     (latest response in the NPS window a detractor's, and the metric var detractor_usage_metric
     at most var detractor_max_usage_change) whatever their status. Largest annual revenue at
-    risk (MRR x var arr_months) first, with the reasons in words. -#}
+    risk (MRR x var arr_months) first, then the lowest score, with the reasons in words and what
+    changed since the previous scored date (customer_health_score_changes); capped to
+    var outreach_capacity's at_risk_accounts entry (macro capped_worklist). -#}
 {%- set has_nps = raw_table_present('survey.nps_responses') %}
 
 with
@@ -10,6 +12,12 @@ with
 scores as (
 
     select * from {{ ref('customer_health_scores') }}
+
+),
+
+changes as (
+
+    select * from {{ ref('customer_health_score_changes') }}
 
 ),
 
@@ -49,8 +57,7 @@ detractors as (
         {{ dbt.concat([
             "'NPS detractor: '", number_text('responses.nps_score'), "' of 10 on '",
             'cast(responses.responded_date as ' ~ dbt.type_string() ~ ')', "', and '",
-            'falling_usage.display_name', "' '",
-            format_metric_value('falling_usage.metric_value', 'falling_usage.unit'),
+            'falling_usage.display_name', "' '", 'falling_usage.value_text',
         ]) }} as detractor_reason
 
     from {{ ref('int_account_nps_responses_in_window') }} as responses
@@ -69,6 +76,12 @@ listed as (
     select
         scores.*,
         ranked_statuses.is_best_status,
+        changes.previous_as_of_date,
+        changes.previous_health_score,
+        changes.score_change,
+        changes.previous_grade,
+        changes.previous_status,
+        previous_statuses.is_best_status as was_best_status,
         {%- if has_nps %}
         detractors.nps_score as latest_nps_score,
         detractors.detractor_reason
@@ -80,6 +93,12 @@ listed as (
     from scores
     inner join ranked_statuses
         on scores.status = ranked_statuses.status
+    left join changes
+        on
+            scores.account_id = changes.account_id
+            and scores.as_of_date = changes.as_of_date
+    left join ranked_statuses as previous_statuses
+        on changes.previous_status = previous_statuses.status
     {%- if has_nps %}
     left join detractors
         on
@@ -89,7 +108,7 @@ listed as (
 
 ),
 
-final as (
+matches as (
 
     select
         account_id,
@@ -100,11 +119,6 @@ final as (
         grade,
         status,
         mrr_amount * {{ var('arr_months') }} as arr_at_risk,
-        -- bigint on every engine (Spark's row_number() is an int).
-        cast(row_number() over (
-            partition by as_of_date
-            order by mrr_amount desc, health_score asc, account_id asc
-        ) as bigint) as outreach_rank,
         {{ dbt.concat([
             "'Score '", number_text("health_score"),
             "' ('", 'grade', "'): '",
@@ -113,10 +127,27 @@ final as (
             "coalesce(" ~ dbt.concat(["'; '", 'driver_3']) ~ ", '')",
             "coalesce(" ~ dbt.concat(["'; '", 'detractor_reason']) ~ ", '')",
         ]) }} as reason,
-        latest_nps_score
+        latest_nps_score,
+        previous_as_of_date,
+        previous_health_score,
+        score_change,
+        previous_grade,
+        previous_status,
+        -- null without a previous scored date
+        was_best_status as is_newly_listed
 
     from listed
     where not is_best_status or detractor_reason is not null
+
+),
+
+final as (
+
+    {{ capped_worklist(
+        'matches',
+        'arr_at_risk desc, health_score asc',
+        var('outreach_capacity').get('at_risk_accounts'),
+    ) }}
 
 )
 

@@ -40,6 +40,7 @@ COMPARED = (
     "quarantined_source_rows",
     "at_risk_accounts",
     "promoter_accounts",
+    "upsell_candidates",
     "customer_health_score_history",
     "customer_health_score_component_history",
     "customer_health_score_changes",

@@ -20,11 +20,19 @@ from customer_health.scoring_config import scoring_config_version
 from customer_health.settings import PROJECT_DIR, PipelinePaths
 
 SAMPLE_DATA = PROJECT_DIR / "data" / "ravenstack"
-# What the bundled sample published before the engagement family (engagement events, NPS) was
-# added: per relation, the value columns then, the row count and an md5 of the values.
-# Regenerate only for a change meant to alter the sample's scores:
-#   PYTHONPATH=tests/python python -c "import json, pathlib; from helpers.fingerprint import
-#   published_values_digest as d; print(json.dumps(d(pathlib.Path('<served .duckdb>')), indent=1))"
+# What the bundled sample publishes: per relation, the value columns, the row count and an md5
+# of the values. Columns added since that are null in every row of the sample (the engagement
+# family's, and the changes since a previous date, which a single refresh has not) are left out
+# and checked to be null. Regenerate only for a change meant to alter the sample's published
+# values, keeping the file's columns and adding the new ones that hold a value:
+#   PYTHONPATH=tests/python python -c "import json, pathlib, duckdb
+#   from helpers.fingerprint import published_values_digest as d
+#   db = pathlib.Path('<served .duckdb>'); g = pathlib.Path('<this golden file>')
+#   old = json.loads(g.read_text()); con = duckdb.connect(str(db), read_only=True)
+#   has = lambda t, c: con.execute(f'select count(\"{c}\") from health.\"{t}\"').fetchone()[0]
+#   cols = {t: e['columns'] + [c for c in d(db)[t]['columns']
+#           if c not in e['columns'] and has(t, c)] for t, e in old.items()}
+#   con.close(); g.write_text(json.dumps(d(db, cols), indent=1) + chr(10))"
 SAMPLE_GOLDEN = Path(__file__).parents[1] / "golden" / "sample_published_values.json"
 DBT = Path(sys.executable).parent / "dbt"
 
@@ -67,7 +75,8 @@ def test_sample_data_publishes_one_valid_score_per_account(published_sample) -> 
 def test_sample_publishes_exactly_what_it_published_before(published_sample) -> None:
     """Optional families the sample lacks change nothing it publishes: every value column of
     every relation is byte for byte what the golden file recorded, and the columns added since
-    (engagement_score, latest_nps_score) are null in every row."""
+    (engagement_score, latest_nps_score, the changes since a previous scored date) are null in
+    every row."""
     db_path, _ = published_sample
     golden = json.loads(SAMPLE_GOLDEN.read_text())
     assert published_values_digest(
@@ -83,6 +92,53 @@ def test_sample_publishes_exactly_what_it_published_before(published_sample) -> 
     for table, column in added:
         assert query(db_path, f'select count("{column}") from health."{table}"') == [(0,)], (
             table, column)
+
+
+def test_worklists_are_capped_and_the_run_summary_counts_what_the_cap_left_out(
+    published_sample,
+) -> None:
+    """At-risk accounts are capped per segment (var outreach_capacity); the rows beyond the cap
+    are counted on the list, in the printed summary and in the run's JSON record."""
+    db_path, stdout = published_sample
+    project_vars = project_config()["vars"]
+    capacity = project_vars["outreach_capacity"]["at_risk_accounts"]
+    assert capacity["per"] == "segment"
+    per_segment = query(
+        db_path,
+        "select segment, count(*) from health.customer_health_scores "
+        "where status <> 'healthy' group by segment",
+    )
+    matched = sum(count for _, count in per_segment)
+    listed = sum(min(count, capacity["top"]) for _, count in per_segment)
+    assert 0 < listed < matched
+    assert query(
+        db_path,
+        "select count(*), min(accounts_matched), max(accounts_matched), "
+        "count(distinct outreach_rank), max(outreach_rank), max(capacity_rank) "
+        "from health.at_risk_accounts",
+    ) == [(listed, matched, matched, listed, listed, capacity["top"])]
+    # within a segment, no account left out has more revenue at risk than one kept
+    assert query(
+        db_path,
+        "select count(*) from health.customer_health_scores as scores "
+        "inner join (select segment, min(arr_at_risk) as lowest from health.at_risk_accounts "
+        "group by segment) as kept on scores.segment = kept.segment "
+        f"where scores.status <> 'healthy' and scores.mrr_amount * {project_vars['arr_months']} "
+        "> kept.lowest "
+        "and scores.account_id not in (select account_id from health.at_risk_accounts)",
+    ) == [(0,)]
+    line = f"health.at_risk_accounts: {listed} listed, {matched - listed} more matched beyond"
+    assert line in stdout
+    runs = db_path.parent / "target" / "runs" / "runs.jsonl"
+    record = json.loads(runs.read_text().splitlines()[-1])
+    assert {
+        "relation": "health.at_risk_accounts", "served_file": str(db_path), "rows": listed,
+        "matched": matched, "beyond_capacity": matched - listed,
+    } in record["worklists"]
+    assert {entry["relation"] for entry in record["worklists"]} == {
+        "health.at_risk_accounts", "health.newly_at_risk_accounts", "health.promoter_accounts",
+        "health.upsell_candidates",
+    }
 
 
 def test_every_dropped_raw_row_is_in_the_quarantine(published_sample) -> None:
