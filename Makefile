@@ -13,7 +13,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo load backfill backtest calibrate adopt-proposal report refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest browser clean
+.PHONY: demo load backfill backtest calibrate calibrate-generated adopt-proposal report refresh rollback build benchmark engagement-example test test-engines test-orchestration lint dbt-test pytest browser clean
 
 # The pinned dependencies, then the project's own package (editable: the `health` command).
 $(BIN)/health: requirements.txt pyproject.toml
@@ -49,6 +49,19 @@ backtest: $(BIN)/health
 ## proposed/; reports/calibration/calibration.md); FORCE=1 replaces an existing proposal
 calibrate: $(BIN)/health
 	$(BIN)/health calibrate --target $(TARGET) --out reports/calibration $(if $(FORCE),--force)
+
+## calibrate-generated: the calibration's targets on generated data with planted drivers: 10,000
+## accounts, their 2024 month ends backfilled into a database of their own, calibrated with
+## July to September held out (proposal and report in reports/calibration_generated/; minutes)
+CALIBRATION_EXAMPLE := $(CURDIR)/target/calibration_generated
+calibrate-generated: $(BIN)/health
+	$(BIN)/health generate --accounts 10000 --out $(CALIBRATION_EXAMPLE)/data --quiet
+	$(BIN)/health backfill --db-path $(CALIBRATION_EXAMPLE)/customer_health.duckdb \
+		--raw-data-dir $(CALIBRATION_EXAMPLE)/data --target-path $(CALIBRATION_EXAMPLE)/target \
+		--from 2024-01-01 --to 2024-12-31 --quiet
+	$(BIN)/health calibrate --db-path $(CALIBRATION_EXAMPLE)/customer_health.duckdb \
+		--holdout-from 2024-07-01 --force --out reports/calibration_generated \
+		--proposal reports/calibration_generated/proposed/segment_weights.csv
 
 ## adopt-proposal: copy the reviewed proposal into the active seeds and print what changed
 ## (DRY_RUN=1: only print)

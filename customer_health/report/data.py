@@ -54,8 +54,9 @@ class ReportData:
 
     scores: the current scores (latest as-of date). mix: accounts per as-of date, grade, status
     and colour over the whole history. at_risk: the worklist of the latest date, in outreach
-    order. changes / attribution: the latest scored date's changes since each account's previous
-    date, and the three metrics that moved each account most (change_rank <= 3). metric_moves:
+    order, capped to the list's capacity. changes: the latest scored date's changes since each
+    account's previous date, with the metrics that moved each account most in words
+    (change_explanation, formatted by the models as every published text is). metric_moves:
     points gained and lost per metric over every account on that date. quarantine: quarantined
     rows per table and reason."""
 
@@ -65,7 +66,6 @@ class ReportData:
     mix: pd.DataFrame
     at_risk: pd.DataFrame | None
     changes: pd.DataFrame | None
-    attribution: pd.DataFrame | None
     metric_moves: pd.DataFrame | None
     quarantine: pd.DataFrame | None
     last_publish: LastPublish | None
@@ -86,7 +86,6 @@ def read_report_data(options: ReportOptions) -> ReportData:
             mix=con.execute(MIX).df(),
             at_risk=_frame(con, present, AT_RISK, WORKLIST),
             changes=_frame(con, present, CHANGES, LATEST_CHANGES, latest),
-            attribution=_frame(con, present, ATTRIBUTION, TOP_MOVES, latest),
             metric_moves=_frame(con, present, ATTRIBUTION, METRIC_MOVES, latest),
             quarantine=_frame(con, present, QUARANTINE, QUARANTINE_COUNTS),
             last_publish=(last_publish(con, options.target_path)
@@ -118,7 +117,7 @@ order by as_of_date, grade, status
 """
 WORKLIST = f"""
 select outreach_rank, account_name, account_id, segment, health_score, grade, status,
-       arr_at_risk, reason
+       arr_at_risk, reason, score_change, is_newly_listed, accounts_matched
 from {AT_RISK}
 where as_of_date = (select max(as_of_date) from {AT_RISK})
 order by outreach_rank
@@ -130,13 +129,6 @@ select account_id, account_name, segment, previous_as_of_date, previous_health_s
 from {CHANGES}
 where as_of_date = $latest
 order by score_change, account_id
-"""
-TOP_MOVES = f"""
-select account_id, change_rank, display_name, unit, previous_metric_value, metric_value,
-       points_change
-from {ATTRIBUTION}
-where as_of_date = $latest and change_rank <= 3
-order by account_id, change_rank
 """
 METRIC_MOVES = f"""
 select display_name,

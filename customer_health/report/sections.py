@@ -119,8 +119,9 @@ def headline(data: ReportData, statuses: list[str]) -> list[Fact]:
                               f"{share(count, len(scores))} of accounts"))
         facts.append(Fact("Average score", number(scores["health_score"].mean()), "out of 100"))
     if data.at_risk is not None:
-        facts.append(Fact("Annual revenue at risk", number(data.at_risk["arr_at_risk"].sum(), 0),
-                          f"{number(len(data.at_risk))} accounts on the worklist"))
+        facts.append(Fact("Annual revenue on the worklist",
+                          number(data.at_risk["arr_at_risk"].sum(), 0),
+                          worklist_size(data.at_risk)))
     if data.changes is not None and len(data.changes):
         facts.append(Fact("Newly at risk", number(int(data.changes["is_newly_at_risk"].sum())),
                           "healthy on the previous date, not now"))
@@ -219,6 +220,23 @@ def churn_section(backtest: dict | None, backtest_path: Path) -> Section:
     return section
 
 
+def worklist_size(worklist: pd.DataFrame) -> str:
+    """"25 accounts on the worklist, of 40 that matched (its capacity)"."""
+    matched = int(worklist["accounts_matched"].max()) if len(worklist) else 0
+    kept = f"{number(len(worklist))} accounts on the worklist"
+    if matched <= len(worklist):
+        return kept
+    return f"{kept}, of {number(matched)} that matched (its capacity)"
+
+
+def change_text(score_change: object, is_newly_listed: object) -> str:
+    """The score's change since the account's previous date, and whether it is new on the list."""
+    if score_change is None or pd.isna(score_change):
+        return "first date"
+    moved = f"{float(score_change):+.1f}"
+    return f"{moved}, new" if is_newly_listed is True or is_newly_listed == 1 else moved
+
+
 def worklist_section(data: ReportData, rows: int, colours: dict[str, str]) -> Section:
     section = Section("worklist", "At-risk worklist",
                       "Accounts at risk or unhealthy, largest annual revenue first, with what "
@@ -231,25 +249,18 @@ def worklist_section(data: ReportData, rows: int, colours: dict[str, str]) -> Se
         section.notes.append("No account is at risk or unhealthy.")
         return section
     shown = worklist.head(rows)
+    section.paragraphs.append(worklist_size(worklist).capitalize() + ".")
     section.tables.append(Table(
-        ["#", "account", "segment", "score", "grade", "status", "revenue at risk / year",
-         "why"],
+        ["#", "account", "segment", "score", "change", "grade", "status",
+         "revenue at risk / year", "why"],
         [[number(r.outreach_rank), f"{r.account_name} ({r.account_id})", str(r.segment),
-          number(r.health_score), str(r.grade), str(r.status), number(r.arr_at_risk, 0),
-          str(r.reason)] for r in shown.itertuples()],
-        numeric=(0, 3, 6), pills=5, colours=colours))
+          number(r.health_score), change_text(r.score_change, r.is_newly_listed), str(r.grade),
+          str(r.status), number(r.arr_at_risk, 0), str(r.reason)] for r in shown.itertuples()],
+        numeric=(0, 3, 7), pills=6, colours=colours))
     if len(worklist) > rows:
         section.notes.append(f"The first {rows} of {len(worklist)} accounts; the full list is "
                              "the relation health.at_risk_accounts.")
     return section
-
-
-def moves_text(moves: pd.DataFrame) -> str:
-    """The metrics that moved an account: "Active days 5 days → 0 days (-12.0)", ..."""
-    return "; ".join(
-        f"{m.display_name} {metric_value(m.previous_metric_value, m.unit)} → "
-        f"{metric_value(m.metric_value, m.unit)} ({m.points_change:+.1f})"
-        for m in moves.itertuples())
 
 
 def movers_section(data: ReportData, movers: int) -> Section:
@@ -278,16 +289,12 @@ def movers_section(data: ReportData, movers: int) -> Section:
     section.plots.append(("movers", f"The {movers} largest falls and rises of the score.",
                           plots.horizontal_changes(labels, picked["score_change"],
                                                    "score change (points)", "movers")))
-    moves = data.attribution if data.attribution is not None else pd.DataFrame(
-        columns=["account_id"])
-    by_account = {account: rows for account, rows in moves.groupby("account_id")}
     section.tables.append(Table(
         ["account", "previous date", "score", "change", "status", "moved by"],
         [[label, day(r.previous_as_of_date),
           f"{number(r.previous_health_score)} → {number(r.health_score)}",
           f"{r.score_change:+.1f}", f"{words(r.previous_status)} → {words(r.status)}",
-          moves_text(by_account[r.account_id]) if r.account_id in by_account
-          else str(r.change_explanation or "")]
+          str(r.change_explanation or "")]
          for label, r in zip(labels, picked.itertuples(), strict=True)],
         numeric=(3,)))
     if bool(changes["is_scoring_config_changed"].any()):

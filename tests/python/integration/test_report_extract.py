@@ -30,7 +30,7 @@ def test_the_page_from_an_extract_equals_the_page_from_the_file(
     direct = read_report_data(ReportOptions(db_path=published_baseline.db_path, **common))
     extracted = read_report_data(ReportOptions(target="postgres", **common))
     assert extracted.source.startswith("postgres ") and direct.source.endswith(".duckdb")
-    shown = ("scores", "at_risk", "changes", "attribution", "metric_moves", "quarantine",
+    shown = ("scores", "at_risk", "changes", "metric_moves", "quarantine",
              "last_publish")
     assert [name for name in shown if getattr(extracted, name) is None] == []  # all copied
     pages = [build_sections(data, common["backtest"], 15, 8) for data in (direct, extracted)]

@@ -60,8 +60,10 @@ def worklist() -> pd.DataFrame:
         "account_id": ["a4", "a3", "a5"], "segment": ["mature_enterprise"] * 3,
         "health_score": [20.0, 48.0, 60.0], "grade": ["F", "D", "C"],
         "status": ["unhealthy", "at_risk", "at_risk"], "arr_at_risk": [120000.0, 60000.0, 1200.0],
-        "reason": ["Score 20.0 (F): Active days: 0 days (low activity), costs 20 points <b>",
+        "reason": ["Score 20.0 (F): Active days: no activity in 30 days, costs 20 points <b>",
                    "Score 48.0 (D): ...", "Score 60.0 (C): ..."],
+        "score_change": [-31.5, None, 2.0], "is_newly_listed": [True, None, False],
+        "accounts_matched": [5, 5, 5],
     })
 
 
@@ -74,23 +76,15 @@ def changes() -> pd.DataFrame:
         "previous_status": ["healthy", "healthy", "healthy"],
         "status": ["healthy", "healthy", "at_risk"], "is_newly_at_risk": [False, False, True],
         "is_scoring_config_changed": [False, False, False],
-        "change_explanation": ["", "", "Active days 5 -> 0 (-12.0)"],
-    })
-
-
-def attribution() -> pd.DataFrame:
-    return pd.DataFrame({
-        "account_id": ["a3", "a3", "a1"], "change_rank": [1, 2, 1],
-        "display_name": ["Active days", "Renewal", "Usage trend"],
-        "unit": ["days", "flag", "%"], "previous_metric_value": [5.0, 1.0, None],
-        "metric_value": [0.0, 0.0, 12.5], "points_change": [-20.0, -12.0, 21.0],
+        "change_explanation": ["Usage trend n/a -> 12.5 % (+21.0)", "",
+                               "Active days 5 days -> 1 day (-20.0), Renewal yes -> no (-12.0)"],
     })
 
 
 def report_data(**overrides: object) -> ReportData:
     fields: dict[str, object] = {
         "source": "test", "latest_date": LATEST, "scores": scores(), "mix": mix(),
-        "at_risk": worklist(), "changes": changes(), "attribution": attribution(),
+        "at_risk": worklist(), "changes": changes(),
         "metric_moves": pd.DataFrame({"display_name": ["Active days", "Usage trend"],
                                       "points_gained": [0.0, 21.0],
                                       "points_lost": [-20.0, 0.0], "net_points": [-20.0, 21.0]}),
@@ -136,7 +130,9 @@ def test_headline_counts_accounts_per_status_and_revenue_at_risk() -> None:
     assert (facts["Healthy"].value, facts["At risk"].value, facts["Unhealthy"].value) == (
         "2", "1", "1")
     assert facts["Healthy"].hint == "50 % of accounts"
-    assert facts["Annual revenue at risk"].value == "181,200"
+    assert facts["Annual revenue on the worklist"].value == "181,200"
+    assert facts["Annual revenue on the worklist"].hint == (
+        "3 accounts on the worklist, of 5 that matched (its capacity)")
     assert facts["Newly at risk"].value == "1"
     assert facts["Raw rows set aside"].value == "23"
     assert facts["Last quality gate"].value == "passed"
@@ -185,7 +181,10 @@ def test_the_worklist_keeps_the_outreach_order_and_says_when_it_is_cut() -> None
     section = worklist_section(report_data(), 2, COLOURS)
     (table,) = section.tables
     assert [row[1] for row in table.rows] == ["Big (a4)", "Mid (a3)"]
-    assert table.rows[0][6] == "120,000"
+    assert table.rows[0][7] == "120,000"
+    assert [row[4] for row in table.rows] == ["-31.5, new", "first date"]
+    assert section.paragraphs == [
+        "3 accounts on the worklist, of 5 that matched (its capacity)."]
     assert section.notes == ["The first 2 of 3 accounts; the full list is the relation "
                              "health.at_risk_accounts."]
     assert not worklist_section(report_data(at_risk=worklist().head(0)), 2, COLOURS).tables
@@ -197,8 +196,8 @@ def test_movers_show_the_metrics_that_moved_them_and_leave_out_the_unmoved() -> 
     rows = section.tables[0].rows
     assert [row[0] for row in rows] == ["Down (a3)", "Up (a1)"]
     assert rows[0][2:5] == ["80.0 → 48.0", "-32.0", "healthy → at risk"]
-    assert rows[0][5] == "Active days 5 days → 0 days (-20.0); Renewal yes → no (-12.0)"
-    assert rows[1][5] == "Usage trend n/a → 12.5 % (+21.0)"
+    assert rows[0][5] == "Active days 5 days -> 1 day (-20.0), Renewal yes -> no (-12.0)"
+    assert rows[1][5] == "Usage trend n/a -> 12.5 % (+21.0)"
     assert {fact.label: fact.value for fact in section.facts} == {
         "Declining": "1", "Stable": "1", "Improving": "1"}
 
@@ -228,7 +227,7 @@ def test_data_quality_names_the_gate_warnings_and_counts_quarantined_rows() -> N
 
 
 def test_sections_of_unpublished_relations_say_what_to_run() -> None:
-    data = report_data(scores=None, at_risk=None, changes=None, attribution=None,
+    data = report_data(scores=None, at_risk=None, changes=None,
                        metric_moves=None, quarantine=None, last_publish=None)
     _, sections = build_sections(data, Path("absent.json"), 10, 5)
     notes = {section.key: " ".join(section.notes) for section in sections}
