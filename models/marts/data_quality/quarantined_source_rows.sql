@@ -50,7 +50,8 @@ final as (
     select
         {{ dbt.concat([
             'table_name', "':'",
-            'cast(row_number() over (partition by table_name order by raw_record) as '
+            'cast(row_number() over (partition by table_name order by raw_record, '
+                ~ 'quarantine_reason, coalesce(quarantine_detail, \'\')) as '
                 ~ dbt.type_string() ~ ')',
         ]) }} as quarantined_row_id,
         source_name,
