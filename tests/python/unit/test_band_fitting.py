@@ -24,7 +24,7 @@ from customer_health.evaluation.bands import (
     read_bands,
     write_bands,
 )
-from customer_health.evaluation.proposal import bands_diff, weights_diff
+from customer_health.evaluation.proposal import bands_diff, weight_problems, weights_diff
 
 # Shaped like seeds/scoring_bands.csv: a linear band, open bounds, a segment's own band.
 ERRORS = [Band("errors", "*", None, 2, 100, 100, "few"),
@@ -136,3 +136,10 @@ def test_adoption_text_lists_band_and_weight_changes() -> None:
     assert weights_diff(active, {"smb": {"errors": 0.7, "trial": 0.3},
                                  "ent": {"errors": 0.5, "trial": 0.5}}) == [
         "smb: errors 0.4 -> 0.7, trial 0.6 -> 0.3"]
+
+
+def test_a_proposal_is_refused_when_its_weights_would_fail_the_seed_test() -> None:
+    """As strict as dbt's weights_sum_to_one on the seed: 1.0005 fails, float noise does not."""
+    assert weight_problems({"adopting": {"a": 0.5005, "b": 0.5}}) == [
+        "adopting: weights sum to 1.0005, not 1"]
+    assert weight_problems({"adopting": {"a": 0.1, "b": 0.2, "c": 0.7}}) == []
