@@ -16,38 +16,57 @@ NOT_APPLICABLE = "n/a"
 
 
 @dataclass
+class Refresh:
+    """One `health refresh`, measured: the whole process (wall time, peak memory, exit code), its
+    phases from its run summary (dbt_build_seconds, quality_gate_seconds, publish_seconds) and the
+    summed node time of the models (and seeds) and of the tests in dbt's run results."""
+
+    measured: Measurement
+    phases: dict[str, float] = field(default_factory=dict)
+    model_seconds: float = 0.0
+    test_seconds: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.measured.seconds
+
+    def phase(self, name: str) -> float | None:
+        return self.phases.get(f"{name}_seconds")
+
+
+@dataclass
 class SizeResult:
-    """One engine at one size. load: postgres and spark only; floor and incremental: duckdb only."""
+    """One engine at one size: the full refresh into a new warehouse and, after the held-back day
+    landed, the daily refresh of that day. load and daily_load: PostgreSQL and Spark only (DuckDB
+    reads the files); floor: DuckDB only; daily_refresh: None until it ran."""
 
     accounts: int
     raw_rows: dict[str, int]
     generate_seconds: float
-    full_build: Measurement
-    full_build_model_seconds: float
-    full_build_test_seconds: float
-    quality_gate: Measurement
+    full_refresh: Refresh
     floor: Measurement | None = None
-    incremental_build: Measurement | None = None
+    daily_refresh: Refresh | None = None
     landed_rows: dict[str, int] = field(default_factory=dict)
     engine: str = "duckdb"
     load: Measurement | None = None
+    daily_load: Measurement | None = None
     project_version: str = ""  # commit (+changes) when the engine's steps started
 
     @property
-    def build_to_floor(self) -> float | None:
-        return self.full_build.seconds / self.floor.seconds if self.floor else None
+    def full_to_floor(self) -> float | None:
+        return self.full_refresh.seconds / self.floor.seconds if self.floor else None
 
     @property
-    def incremental_share(self) -> float | None:
-        if self.incremental_build is None:
+    def daily_share(self) -> float | None:
+        if self.daily_refresh is None:
             return None
-        return self.incremental_build.seconds / self.full_build.seconds
+        return self.daily_refresh.seconds / self.full_refresh.seconds
 
     def steps(self) -> dict[str, Measurement]:
         """The steps that ran, by name."""
-        steps = {"load": self.load, "full_build": self.full_build,
-                 "quality_gate": self.quality_gate, "floor": self.floor,
-                 "incremental_build": self.incremental_build}
+        steps = {"load": self.load, "full_refresh": self.full_refresh.measured,
+                 "floor": self.floor, "daily_load": self.daily_load,
+                 "daily_refresh": self.daily_refresh.measured if self.daily_refresh else None}
         return {name: step for name, step in steps.items() if step is not None}
 
 
@@ -56,11 +75,16 @@ def table_order(results: Sequence[SizeResult]) -> list[SizeResult]:
     return sorted(results, key=lambda r: (r.accounts, ENGINES.index(r.engine)))
 
 
-def _seconds(step: Measurement | None) -> str:
-    return NOT_APPLICABLE if step is None else f"{step.seconds:.1f}"
+def _seconds(value: Measurement | Refresh | float | None) -> str:
+    if value is None:
+        return NOT_APPLICABLE
+    seconds = value if isinstance(value, float | int) else value.seconds
+    return f"{seconds:.1f}"
 
 
-def _megabytes(step: Measurement | None) -> str:
+def _megabytes(step: Measurement | Refresh | None) -> str:
+    if isinstance(step, Refresh):
+        step = step.measured
     return NOT_APPLICABLE if step is None else f"{step.peak_rss_mb:,.0f}"
 
 
@@ -68,22 +92,26 @@ def _ratio(value: float | None, pattern: str) -> str:
     return NOT_APPLICABLE if value is None else pattern.format(value)
 
 
+def _phases(refresh: Refresh | None) -> str:
+    """dbt build / gate / publish seconds of a refresh."""
+    if refresh is None:
+        return NOT_APPLICABLE
+    return " / ".join(_seconds(refresh.phase(name))
+                      for name in ("dbt_build", "quality_gate", "publish"))
+
+
 def format_table(results: Sequence[SizeResult]) -> str:
-    header = ("engine", "accounts", "usage rows", "load s", "load MB", "full build s", "build MB",
-              "gate s", "gate MB", "floor s", "floor MB", "build/floor", "incremental s",
-              "incr MB", "incr/full", "usage rows/s")
+    header = ("engine", "accounts", "usage rows", "load s", "full refresh s",
+              "build / gate / publish s", "full MB", "floor s", "full/floor", "daily load s",
+              "daily refresh s", "daily build / gate / publish s", "daily MB", "daily/full")
     rows = [header]
     for r in table_order(results):
-        usage_rows = r.raw_rows["feature_usage"]
         rows.append((
-            r.engine, f"{r.accounts:,}", f"{usage_rows:,}",
-            _seconds(r.load), _megabytes(r.load),
-            _seconds(r.full_build), _megabytes(r.full_build),
-            _seconds(r.quality_gate), _megabytes(r.quality_gate),
-            _seconds(r.floor), _megabytes(r.floor), _ratio(r.build_to_floor, "{:.2f}x"),
-            _seconds(r.incremental_build), _megabytes(r.incremental_build),
-            _ratio(r.incremental_share, "{:.0%}"),
-            f"{usage_rows / r.full_build.seconds:,.0f}",
+            r.engine, f"{r.accounts:,}", f"{r.raw_rows['feature_usage']:,}",
+            _seconds(r.load), _seconds(r.full_refresh), _phases(r.full_refresh),
+            _megabytes(r.full_refresh), _seconds(r.floor), _ratio(r.full_to_floor, "{:.1f}x"),
+            _seconds(r.daily_load), _seconds(r.daily_refresh), _phases(r.daily_refresh),
+            _megabytes(r.daily_refresh), _ratio(r.daily_share, "{:.0%}"),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["| " + " | ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) + " |"
@@ -107,9 +135,9 @@ def to_json(results: Sequence[SizeResult], options: BenchmarkOptions,
             postgres: str | None = None) -> dict[str, object]:
     """The results with the machine, the settings they were measured under and the server."""
     def size(r: SizeResult) -> dict[str, object]:
-        ratio, share = r.build_to_floor, r.incremental_share
-        return {**asdict(r), "build_to_floor": None if ratio is None else round(ratio, 3),
-                "incremental_share": None if share is None else round(share, 3)}
+        ratio, share = r.full_to_floor, r.daily_share
+        return {**asdict(r), "full_to_floor": None if ratio is None else round(ratio, 3),
+                "daily_share": None if share is None else round(share, 3)}
 
     return {
         "machine": machine_description(),

@@ -1,41 +1,36 @@
-"""Benchmark the pipeline at several sizes, on DuckDB, PostgreSQL and Spark, against a DuckDB floor.
+"""Benchmark the gated refresh at several sizes, on DuckDB, PostgreSQL and Spark, against a floor.
 
 For each number of accounts it generates deterministic raw data as typed Parquet folders
-(the generator's parquet format with quirks), holding back the usage and tickets of the last day,
-then runs on each target (default duckdb only):
+(the generator's parquet format with quirks), holding back the usage and tickets of the last day.
+Then, on each target (default duckdb only):
 
-* postgres and spark:
-  1. load: `health load --target X` puts the Parquet folders into schema raw (PostgreSQL: a CSV
-     copy of each folder, then COPY into text columns; Spark: a table ``using parquet`` over each
-     folder);
-  2. a full ``dbt build --target X --full-refresh`` (models and tests), scoring the day before;
-  3. the quality gate on that target.
-  dbt reads the loaded raw tables in full (HEALTH_RAW_DATA_FORMAT=csv for dbt: the file-by-file
-  Parquet mode of the usage model needs the ``filename`` column that only DuckDB's read_parquet
-  provides).
-* duckdb (reads the files directly, so nothing to load):
-  1. a full ``dbt build`` into a new DuckDB file, scoring the day before;
-  2. the quality gate on that build;
-  3. the floor (floor.sql: one hand-written DuckDB script computing the same metric values and
-     points from the same files);
-  4. lands the held-back day as new files and runs ``dbt build`` again for that day: the
-     incremental daily refresh.
-  The floor and the incremental refresh are DuckDB only ("n/a" on the other engines).
+1. full refresh: `health refresh` (dbt build -> quality gate -> publish) into a new warehouse,
+   scoring the day before the last. PostgreSQL and Spark first load the raw folders
+   (`health load`); dbt then reads the loaded tables in full (HEALTH_RAW_DATA_FORMAT=csv for
+   dbt: the file-by-file mode of the usage model needs the `filename` column that only DuckDB's
+   read_parquet provides). DuckDB reads the files directly, so nothing is loaded.
+2. DuckDB only: the floor (floor.sql: one hand-written DuckDB script computing the same metric
+   values and points from the same files).
 
-The other engines run before DuckDB at each size, since DuckDB's last step lands the held-back day
-in the raw folders. PostgreSQL: the server the PG* variables point at when one answers, otherwise a
-scratch cluster (postgres.py) for the benchmark's duration; every session runs with
-max_parallel_workers_per_gather=0 (see DEFAULT_POSTGRES_OPTIONS) plus any options given.
-Spark: a local session (the profile's; driver memory from HEALTH_SPARK_DRIVER_MEMORY)
-with its own HEALTH_SPARK_DIR per size under the work dir; Spark steps run one after another (its
-Derby metastore admits one process at a time). An interrupt (SIGINT, SIGTERM) stops the running
-step and still deletes the scratch cluster.
+Then the held-back day lands as new files in the raw folders, and on each target:
 
-Every step runs as a subprocess (`python -m customer_health ...` for the project's own steps: the
-gate and the floor run as hidden `health benchmark` sub-commands), measured by measure.py. Prints a
-table (one row per engine and size, see results.py) and writes the results as JSON, after each
-engine. This is a benchmark, not a test: nothing here asserts a time; a step that fails is
-reported (its log kept) and the benchmark ends with exit 1.
+3. daily refresh: `health refresh` of the last day on the warehouse the full refresh left
+   (PostgreSQL and Spark reload the raw folders first, timed as their own step).
+
+The refreshes' phases (dbt build, quality gate, publish) come from their run summaries.
+PostgreSQL: the server the PG* variables point at when one answers, otherwise a scratch cluster
+(postgres.py) for the benchmark's duration; each size gets a database of its own, dropped after
+it, and every session runs with max_parallel_workers_per_gather=0 (see DEFAULT_POSTGRES_OPTIONS)
+plus any options given. Spark: a local session (the profile's; driver memory from
+HEALTH_SPARK_DRIVER_MEMORY) with its own HEALTH_SPARK_DIR per size under the work dir; Spark
+steps run one after another (its Derby metastore admits one process at a time). An interrupt
+(SIGINT, SIGTERM) stops the running step and still deletes the scratch cluster.
+
+Every step runs as a subprocess (`python -m customer_health ...`; the floor as the hidden-free
+`health benchmark floor` sub-command), measured by measure.py. Prints a table (one row per engine
+and size, see results.py) and writes the results as JSON, after each engine. This is a benchmark,
+not a test: nothing here asserts a time; a step that fails is reported (its log kept) and the
+benchmark ends with exit 1.
 """
 
 from __future__ import annotations
@@ -49,23 +44,24 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
 
-from customer_health.benchmark.measure import measure, node_seconds
+from customer_health.benchmark.measure import Measurement, measure, node_seconds
 from customer_health.benchmark.options import BenchmarkOptions
 from customer_health.benchmark.postgres import PostgresServer, postgres_server
-from customer_health.benchmark.results import SizeResult, format_table, to_json
+from customer_health.benchmark.results import Refresh, SizeResult, format_table, to_json
 from customer_health.dbt_project import project_facts
 from customer_health.engines.duckdb_paths import read_pattern
 from customer_health.engines.warehouse import duckdb_settings, spark_settings
-from customer_health.errors import GateFailedError, HealthError
+from customer_health.errors import HealthError
+from customer_health.pipeline.run_summary import RUN_LOG_FILE, RUNS_FOLDER
 from customer_health.sample_data import generate as gsd
 from customer_health.sample_data.options import GeneratorOptions
-from customer_health.settings import PROJECT_DIR, PipelinePaths
+from customer_health.settings import PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -112,59 +108,45 @@ def with_profile_limits(options: BenchmarkOptions) -> BenchmarkOptions:
     )
 
 
-def pipeline_env(options: BenchmarkOptions, db_path: Path, raw_dir: Path) -> dict[str, str]:
+def engine_env(options: BenchmarkOptions, engine: str, size_dir: Path, raw_dir: Path,
+               server: PostgresServer | None = None) -> dict[str, str]:
+    """Environment of every step of one engine at one size."""
     env = dict(os.environ)
     env.update(
         HEALTH_PROJECT_DIR=str(PROJECT_DIR),
-        HEALTH_DB_PATH=str(db_path),
+        HEALTH_DB_PATH=str(size_dir / "served.duckdb"),
         HEALTH_RAW_DATA_DIR=str(raw_dir),
-        HEALTH_RAW_DATA_FORMAT="parquet",
+        # dbt on PostgreSQL and Spark reads the loaded tables in full (see the module docstring)
+        HEALTH_RAW_DATA_FORMAT="parquet" if engine == "duckdb" else "csv",
         DBT_SEND_ANONYMOUS_USAGE_STATS="False",
         DO_NOT_TRACK="1",
         GX_ANALYTICS_ENABLED="False",
+        TMPDIR=str(size_dir / "tmp"),  # the load's CSV copies of the Parquet folders
     )
     limits = {"HEALTH_DUCKDB_MEMORY_LIMIT": options.memory_limit,
               "HEALTH_DUCKDB_THREADS": options.threads}
-    env.update({name: str(value) for name, value in limits.items() if value is not None})
-    return env
-
-
-def engine_env(options: BenchmarkOptions, engine: str, size_dir: Path, raw_dir: Path,
-               server: PostgresServer | None) -> dict[str, str]:
-    """Environment for the postgres and spark steps (dbt reads the loaded tables in full)."""
-    env = pipeline_env(options, size_dir / "unused.duckdb", raw_dir)
-    env["HEALTH_RAW_DATA_FORMAT"] = "csv"
-    env["TMPDIR"] = str(size_dir / "tmp")  # the load's CSV copies of the Parquet folders
     if engine == "postgres" and server is not None:
         env.update(server.env)
+        env["PGDATABASE"] = size_database(size_dir)
         settings = " ".join(f"-c {setting}" for setting in options.postgres_settings)
         env["PGOPTIONS"] = " ".join(filter(None, (os.environ.get("PGOPTIONS", ""), settings)))
     if engine == "spark":
         env["HEALTH_SPARK_DIR"] = str(size_dir / "spark")
         limits = {"HEALTH_SPARK_DRIVER_MEMORY": options.spark_driver_memory,
                   "HEALTH_SPARK_SHUFFLE_PARTITIONS": options.spark_shuffle_partitions}
-        env.update({name: str(value) for name, value in limits.items() if value is not None})
+    env.update({name: str(value) for name, value in limits.items() if value is not None})
     return env
 
 
-def dbt_build_command(target_path: Path, as_of_date: dt.date, target: str = "duckdb") -> list[str]:
-    dbt = Path(sys.executable).parent / "dbt"
-    command = [
-        str(dbt) if dbt.exists() else "dbt", "build",
-        "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-        "--target", target,
-        "--target-path", str(target_path), "--log-path", str(target_path / "logs"),
-        "--vars", json.dumps({"as_of_date": as_of_date.isoformat()}),
-    ]
-    # A server database may hold an earlier size's tables: build everything anew.
-    return command + (["--full-refresh"] if target == "postgres" else [])
+def size_database(size_dir: Path) -> str:
+    """PostgreSQL: the database of one size (`health_benchmark_<accounts>`)."""
+    return f"health_benchmark_{size_dir.name.removeprefix('accounts_')}"
 
 
-def gate_command(target: str, db_path: Path | None, target_path: Path) -> list[str]:
-    """`health benchmark gate`: the quality gate as the benchmark times it (see run_gate)."""
-    command = health_command("benchmark", "gate", "--target", target,
-                             "--target-path", str(target_path))
-    return command + (["--db-path", str(db_path)] if db_path else [])
+def refresh_command(engine: str, as_of_date: dt.date, target_path: Path) -> list[str]:
+    """`health refresh` of one date (where it reads and writes: the step's environment)."""
+    return health_command("refresh", "--target", engine, "--as-of-date", as_of_date.isoformat(),
+                          "--target-path", str(target_path), "--quiet")
 
 
 def floor_command(raw_dir: Path, as_of_date: dt.date, db_path: Path,
@@ -183,17 +165,14 @@ def load_command(engine: str, raw_dir: Path) -> list[str]:
     return health_command("load", "--target", engine, "--raw-data-dir", str(raw_dir))
 
 
-def run_gate(target: str, db_path: Path | None, target_path: Path) -> None:
-    """The quality gate on what dbt built, without the drift stage (the benchmark publishes
-    nothing, and a server may hold scores published by others); GateFailedError if it fails."""
-    from customer_health.gate.run import run_quality_gate  # imports Great Expectations
-
-    paths = PipelinePaths.resolve(db_path=str(db_path) if db_path else None, target=target)
-    result = run_quality_gate(paths.target, paths.db_path, "benchmark", check_drift=False,
-                              target_path=target_path)
-    print(result.report, flush=True)
-    if not result.passed:
-        raise GateFailedError("quality gate failed")
+def run_phases(target_path: Path) -> dict[str, float]:
+    """The phases of the last run recorded under a target path (its run summary's timings:
+    dbt_build_seconds, quality_gate_seconds, publish_seconds); none if no run was recorded."""
+    runs = target_path / RUNS_FOLDER / RUN_LOG_FILE
+    if not runs.exists():
+        return {}
+    last = runs.read_text().strip().splitlines()[-1]
+    return {name: float(value) for name, value in json.loads(last)["timings"].items()}
 
 
 # ----------------------------------------------------------------------------- steps
@@ -232,7 +211,6 @@ class GeneratedData:
     generate_seconds: float
 
 
-
 def generate(accounts: int, options: BenchmarkOptions) -> GeneratedData:
     size_dir = options.work_dir / f"accounts_{accounts}"
     raw_dir = size_dir / "raw"
@@ -250,81 +228,113 @@ def generate(accounts: int, options: BenchmarkOptions) -> GeneratedData:
                          count_rows(raw_dir, gsd.HELD_BACK_DIR), generate_seconds)
 
 
-def run_duckdb(data: GeneratedData, options: BenchmarkOptions) -> SizeResult:
-    """Full build, gate, floor and the incremental refresh on DuckDB."""
-    size_dir, raw_dir, accounts = data.size_dir, data.raw_dir, data.accounts
-    db_path, logs = size_dir / "benchmark.duckdb", size_dir / "logs"
-    env = pipeline_env(options, db_path, raw_dir)
+@dataclass(frozen=True)
+class EngineRun:
+    """How the steps of one engine at one size run: environment, logs, the sampled server."""
+
+    engine: str
+    data: GeneratedData
+    env: dict[str, str]
+    server_pid: int | None
+
+    def measure(self, step: str, command: list[str]) -> Measurement:
+        log.info("%d accounts, %s: %s", self.data.accounts, self.engine, step.replace("_", " "))
+        (self.data.size_dir / "tmp").mkdir(exist_ok=True)
+        try:
+            return measure(command, self.env,
+                           self.data.size_dir / "logs" / self.engine / f"{step}.log",
+                           self.server_pid)
+        finally:
+            shutil.rmtree(self.data.size_dir / "tmp", ignore_errors=True)
+
+    def load(self, step: str) -> Measurement | None:
+        """PostgreSQL and Spark: (re)load the raw folders; DuckDB reads the files (None)."""
+        if self.engine == "duckdb":
+            return None
+        return self.measure(step, load_command(self.engine, self.data.raw_dir))
+
+    def refresh(self, step: str, as_of_date: dt.date) -> Refresh:
+        target_path = self.data.size_dir / f"target_{self.engine}_{step}"
+        measured = self.measure(step, refresh_command(self.engine, as_of_date, target_path))
+        models, tests = node_seconds(target_path / "run_results.json")
+        return Refresh(measured, run_phases(target_path), models, tests)
+
+
+def full_refresh(run: EngineRun, options: BenchmarkOptions) -> SizeResult:
+    """Load (PostgreSQL, Spark), the full refresh of the day before the last into a new
+    warehouse, and on DuckDB the floor."""
+    data = run.data
     day_before = LAST_DAY - dt.timedelta(days=1)
     version = project_version()
-
-    log.info("%d accounts, duckdb: full dbt build as of %s", accounts, day_before)
-    full = measure(dbt_build_command(size_dir / "target_full", day_before), env,
-                   logs / "full_build.log")
-    model_seconds, test_seconds = node_seconds(size_dir / "target_full" / "run_results.json")
-
-    log.info("%d accounts, duckdb: quality gate", accounts)
-    gate = measure(gate_command("duckdb", db_path, size_dir / "target_full"), env,
-                   logs / "quality_gate.log")
-
-    log.info("%d accounts, duckdb: floor", accounts)
-    floor = measure(floor_command(raw_dir, day_before, size_dir / "floor.duckdb", options), env,
-                    logs / "floor.log")
-
-    log.info("%d accounts, duckdb: landing %s and refreshing incrementally", accounts, LAST_DAY)
-    land_held_back_day(raw_dir)
-    incremental = measure(dbt_build_command(size_dir / "target_incremental", LAST_DAY), env,
-                          logs / "incremental_build.log")
+    load = run.load("load")
+    refresh = run.refresh("full_refresh", day_before)
+    floor = None
+    if run.engine == "duckdb":
+        floor = run.measure("floor", floor_command(
+            data.raw_dir, day_before, data.size_dir / "floor.duckdb", options))
     return SizeResult(
-        accounts=accounts, raw_rows=data.raw_rows, generate_seconds=data.generate_seconds,
-        full_build=full, full_build_model_seconds=model_seconds,
-        full_build_test_seconds=test_seconds, quality_gate=gate, floor=floor,
-        incremental_build=incremental, landed_rows=data.held_back, engine="duckdb",
-        project_version=version,
+        accounts=data.accounts, raw_rows=data.raw_rows, generate_seconds=data.generate_seconds,
+        engine=run.engine, load=load, full_refresh=refresh, floor=floor,
+        landed_rows=data.held_back, project_version=version,
     )
 
 
-def run_engine(engine: str, data: GeneratedData, options: BenchmarkOptions,
-               server: PostgresServer | None) -> SizeResult:
-    """Load, full build and gate on postgres or spark."""
-    size_dir, accounts = data.size_dir, data.accounts
-    logs, target_path = size_dir / "logs" / engine, size_dir / f"target_{engine}"
-    env = engine_env(options, engine, size_dir, data.raw_dir, server)
-    server_pid = server.postmaster_pid if server and engine == "postgres" else None
-    day_before = LAST_DAY - dt.timedelta(days=1)
-    (size_dir / "tmp").mkdir(exist_ok=True)
-    version = project_version()
-
-    log.info("%d accounts, %s: loading the raw tables", accounts, engine)
-    load = measure(load_command(engine, data.raw_dir),
-                   {**env, "HEALTH_RAW_DATA_FORMAT": "parquet"}, logs / "load.log", server_pid)
-    shutil.rmtree(size_dir / "tmp", ignore_errors=True)
-
-    log.info("%d accounts, %s: full dbt build as of %s", accounts, engine, day_before)
-    full = measure(dbt_build_command(target_path, day_before, engine), env,
-                   logs / "full_build.log", server_pid)
-    model_seconds, test_seconds = node_seconds(target_path / "run_results.json")
-
-    log.info("%d accounts, %s: quality gate", accounts, engine)
-    gate = measure(gate_command(engine, None, target_path), env, logs / "quality_gate.log",
-                   server_pid)
-    return SizeResult(
-        accounts=accounts, raw_rows=data.raw_rows, generate_seconds=data.generate_seconds,
-        full_build=full, full_build_model_seconds=model_seconds,
-        full_build_test_seconds=test_seconds, quality_gate=gate, engine=engine, load=load,
-        project_version=version,
-    )
+def daily_refresh(run: EngineRun, result: SizeResult) -> SizeResult:
+    """After the held-back day landed: reload (PostgreSQL, Spark) and refresh the last day."""
+    reload = run.load("daily_load")
+    return replace(result, daily_load=reload, daily_refresh=run.refresh("daily_refresh", LAST_DAY))
 
 
-def run_size(accounts: int, options: BenchmarkOptions,
-             server: PostgresServer | None = None) -> Iterator[SizeResult]:
-    """Each engine's result at one size, as soon as it has one."""
+@contextlib.contextmanager
+def size_warehouse(engine: str, env: dict[str, str]) -> Iterator[None]:
+    """PostgreSQL: a new database for one size, dropped after it (nothing on the other engines,
+    whose warehouse lives under the size's folder)."""
+    if engine != "postgres":
+        yield
+        return
+    import psycopg2
+
+    database = env["PGDATABASE"]
+
+    def admin(statement: str) -> None:
+        connection = psycopg2.connect(
+            host=env.get("PGHOST", "localhost"), port=env.get("PGPORT", "5432"),
+            user=env.get("PGUSER", "postgres"), password=env.get("PGPASSWORD", ""),
+            dbname="postgres")
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+    admin(f"drop database if exists {database}")
+    admin(f"create database {database}")
+    try:
+        yield
+    finally:
+        admin(f"drop database if exists {database}")
+
+
+def run_size(accounts: int, options: BenchmarkOptions, server: PostgresServer | None,
+             record: Callable[[SizeResult], None]) -> None:
+    """Every engine at one size: the full refreshes, then the landed day's daily refreshes;
+    `record` gets each engine's result after each of the two."""
     data = generate(accounts, options)
-    for engine in options.engine_order:
-        if engine == "duckdb":
-            yield run_duckdb(data, options)
-        else:
-            yield run_engine(engine, data, options, server)
+    with contextlib.ExitStack() as warehouses:
+        runs = []
+        for engine in options.engine_order:
+            env = engine_env(options, engine, data.size_dir, data.raw_dir, server)
+            warehouses.enter_context(size_warehouse(engine, env))
+            server_pid = server.postmaster_pid if server and engine == "postgres" else None
+            run = EngineRun(engine, data, env, server_pid)
+            runs.append((run, full_refresh(run, options)))
+            record(runs[-1][1])
+        log.info("%d accounts: landing %s (%s)", accounts, LAST_DAY,
+                 ", ".join(f"{rows:,} {name} rows" for name, rows in data.held_back.items()))
+        land_held_back_day(data.raw_dir)
+        for run, result in runs:
+            record(daily_refresh(run, result))
 
 
 def project_version() -> str:
@@ -356,10 +366,15 @@ def run_benchmark(options: BenchmarkOptions) -> list[SizeResult]:
         if postgres:
             print(f"PostgreSQL: {postgres}", flush=True)
         for accounts in options.accounts:
-            for result in run_size(accounts, options, server):
-                results.append(result)
+            first = len(results)
+
+            def record(result: SizeResult, first: int = first) -> None:
+                done = [r for r in results[first:] if r.engine != result.engine]
+                results[first:] = [*done, result]
                 save_results(results, options, postgres)
                 print(format_table([result]), flush=True)
+
+            run_size(accounts, options, server, record)
     print()
     print(format_table(results))
     if postgres:

@@ -1,8 +1,8 @@
-"""The `benchmark` command: the pipeline's time and memory at several sizes, on each engine,
+"""The `benchmark` command: the gated refresh's time and memory at several sizes, on each engine,
 against a hand-written DuckDB floor; `benchmark floor` runs the floor alone.
 
-The benchmark runs each step as a subprocess; its quality-gate step is the hidden
-`benchmark gate` sub-command (the gate without the drift stage).
+The benchmark runs each step as a subprocess (`health refresh`, `health load`, `health benchmark
+floor`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,7 @@ import typer
 from customer_health.benchmark.options import DEFAULT_SIZES, BenchmarkOptions
 from customer_health.cli.app import Quiet, app, configure_logging, run_command
 from customer_health.cli.options import (
-    DEFAULT_TARGET_PATH_OPTION,
-    DbPath,
     Target,
-    TargetOption,
-    TargetPath,
     date_option,
     positive_int,
 )
@@ -124,12 +120,13 @@ def benchmark(
     ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Time and peak memory of the pipeline at several sizes, per engine, against a DuckDB
-    floor.
+    """Time and peak memory of the gated refresh at several sizes, per engine, against a
+    DuckDB floor.
 
-    Generates data at each size, then times load, full build, quality gate, floor and a one-day
-    incremental refresh on each engine; prints a table and saves JSON (exit 1 if a step failed).
-    About 30 minutes and 3 GB of disk at the default sizes.
+    Generates data at each size, then times on each engine a full refresh (dbt build, quality
+    gate, publish) into a new warehouse, the floor (DuckDB), and, once the held-back last day has
+    landed as new files, the daily refresh of that day; prints a table and saves JSON (exit 1 if
+    a step failed). About 15 minutes and 3 GB of disk at the default sizes on DuckDB.
     """
     if context.invoked_subcommand is not None:
         return
@@ -176,22 +173,5 @@ def floor(
                            memory_limit=memory_limit, threads=threads)
         print(f"seconds: {result.seconds:.3f}")
         print(f"rows: {result.rows}")
-
-    run_command(work)
-
-
-@benchmark_app.command(hidden=True)
-def gate(
-    target: TargetOption,
-    db_path: DbPath = None,
-    target_path: TargetPath = DEFAULT_TARGET_PATH_OPTION,
-) -> None:
-    """The benchmark's quality-gate step: the gate without the drift stage (exit 2 if it fails)."""
-    configure_logging(quiet=False)
-
-    def work() -> None:
-        from customer_health.benchmark.run import run_gate
-
-        run_gate(target.value, db_path, target_path)
 
     run_command(work)

@@ -193,11 +193,15 @@ class DuckDBWarehouse(Warehouse):
             [catalog, schema],
         ).fetchall()]
 
-    def column_types(self, schema: str, name: str) -> dict[str, str]:
+    def column_types(
+        self, schema: str, name: str, catalog: str | None = None
+    ) -> dict[str, str]:
+        """Column names and types of a relation (of an attached database: catalog), in order."""
         return dict(self.connection.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, name],
+            "where table_catalog = coalesce(?, current_database()) and table_schema = ? "
+            "and table_name = ? order by ordinal_position",
+            [catalog, schema, name],
         ).fetchall())
 
     def close(self) -> None:

@@ -115,9 +115,21 @@ def candidate_query(schema: str, model: str) -> str:
     return f"select * from {source}{where}"
 
 
+def published_relations(kind: str) -> tuple[tuple[str, str], ...]:
+    """(schema, model) of the candidates a publish of this kind publishes: a refresh's current
+    relations and history, a backfill's history."""
+    return tuple((CURRENT_MODELS if kind == "refresh" else ()) + HISTORY_MODELS)
+
+
+def changed_rows(kind: str) -> dict[str, str | None]:
+    """The published relations a publish of this kind changes, each with the condition of the
+    rows it replaces (REPLACED_ROWS; None: the whole relation). The publish log gains rows too."""
+    return {model: REPLACED_ROWS.get(model) for _, model in published_relations(kind)}
+
+
 def publish(warehouse: Warehouse, record: PublishRecord) -> int:
     """Publish the candidate (see the module docstring); return how many score rows it built."""
-    relations = (CURRENT_MODELS if record.kind == "refresh" else ()) + HISTORY_MODELS
+    relations = published_relations(record.kind)
     built = warehouse.query(f"select count(*) from {CANDIDATE_SCORES}")[0][0]
     if warehouse.engine in VERSIONED_ENGINES:
         _publish_versions(warehouse, record, relations)

@@ -36,6 +36,7 @@ from customer_health.pipeline.publish import (
     CANDIDATE_SCORES,
     CheckCounts,
     PublishRecord,
+    changed_rows,
     logged_dates,
     publish,
 )
@@ -171,7 +172,7 @@ def gate_and_publish(
         summary.published = True
         summary.set_dates(logged_dates(warehouse, summary.run_id))
         if paths.target == "duckdb":
-            serve(warehouse, paths.db_path, summary.run_id)
+            serve(warehouse, paths.db_path, summary.run_id, changed_rows(kind))
         served_file = str(paths.db_path) if paths.target == "duckdb" else None
         summary.worklists = [size.as_record(served_file) for size in worklist_sizes(warehouse)]
     log.info("%s %s published (timings: %s)", kind, summary.run_id, summary.timings)

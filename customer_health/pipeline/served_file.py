@@ -7,6 +7,13 @@ schema `health`. Each publish writes a new served file beside the old one, syncs
 renames it over the old one: a reader holding the old file keeps reading a consistent snapshot,
 the next connection sees the new run, and a crash at any point leaves one whole file.
 
+After a publish, the new served file is a copy of the old one (a file copy, at disk speed) in
+which only what the publish changed is rewritten: the current relations whole, and in the history
+relations only the dates the run scored. So a daily refresh does not rewrite years of history.
+When the old served file does not hold the run published before this one (a first publish, a
+rollback, a served file lost or restored from elsewhere), the new one is written whole from the
+working database instead.
+
 Every served file written is also kept, hard-linked, as `<versions folder>/<run id>.duckdb`
 (the newest `keep` of them), which is what `health rollback` restores.
 """
@@ -15,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from customer_health.engines.warehouse import Warehouse, WarehouseError, connect
@@ -30,6 +38,7 @@ from customer_health.settings import (
 log = logging.getLogger(__name__)
 
 VERSION_SUFFIX = ".duckdb"
+PUBLISH_LOG = PUBLISH_LOG_TABLE.split(".")[-1]
 
 
 def versions_folder(served: Path) -> Path:
@@ -98,11 +107,15 @@ def _latest_logged_run(warehouse: Warehouse) -> str | None:
     return rows[0][0] if rows else None
 
 
-def serve(working: Warehouse, served: Path, run_id: str) -> None:
-    """Write the served file after a publish in the working database; a failure here is
-    retryable (the next run writes it), and BI keeps the previous file meanwhile."""
+def serve(
+    working: Warehouse, served: Path, run_id: str, changed: Mapping[str, str | None]
+) -> None:
+    """Write the served file after a publish in the working database (`changed`: the relations
+    the publish changed, each with the condition of the rows it replaced, None for the whole
+    relation); a failure here is retryable (the next run writes it), and BI keeps the previous
+    file meanwhile."""
     try:
-        write_served_file(working, served, run_id, PUBLISHES_KEPT)
+        write_served_file(working, served, run_id, PUBLISHES_KEPT, changed)
     except OSError as error:
         raise WarehouseError(
             f"run {run_id} is published in the working database but the served file {served} "
@@ -111,21 +124,32 @@ def serve(working: Warehouse, served: Path, run_id: str) -> None:
         ) from error
 
 
-def write_served_file(working: Warehouse, served: Path, run_id: str, keep: int) -> None:
-    """Copy schema `health` of the working database into a new served file and put it in place
-    atomically; keep it as version `run_id`."""
+def write_served_file(
+    working: Warehouse,
+    served: Path,
+    run_id: str,
+    keep: int,
+    changed: Mapping[str, str | None] | None = None,
+) -> None:
+    """Put a new served file holding schema `health` of the working database in place
+    atomically and keep it as version `run_id`: the old served file copied with only the
+    `changed` relations rewritten when it holds the run published before `run_id`, else written
+    whole."""
     served.parent.mkdir(parents=True, exist_ok=True)
     next_file = served.with_name(f".{served.name}.next")
     next_file.unlink(missing_ok=True)
     tables = working.tables(PUBLISHED_SCHEMA)
+    updated = changed is not None and _holds_previous_run(working, served, run_id)
+    if updated:
+        shutil.copyfile(served, next_file)
     working.execute(f"attach {working.literal(str(next_file))} as served_next")
     try:
-        working.execute(f"create schema served_next.{PUBLISHED_SCHEMA}")
-        for table in tables:
-            working.execute(
-                f"create table served_next.{PUBLISHED_SCHEMA}.{table} as "
-                f"select * from {PUBLISHED_SCHEMA}.{table}"
-            )
+        if updated:
+            _rewrite_changed(working, tables, changed or {})
+        else:
+            working.execute(f"create schema served_next.{PUBLISHED_SCHEMA}")
+            for table in tables:
+                _copy_whole(working, table)
     finally:
         working.execute("detach served_next")
     _sync(next_file)
@@ -137,7 +161,50 @@ def write_served_file(working: Warehouse, served: Path, run_id: str, keep: int) 
     _sync(served.parent)
     for old in kept_versions(served)[keep:]:
         version_file(served, old).unlink(missing_ok=True)
-    log.info("served file %s now holds run %s (%s relations)", served, run_id, len(tables))
+    log.info("served file %s now holds run %s (%s relations, %s)", served, run_id, len(tables),
+             "changes rewritten" if updated else "written whole")
+
+
+def _holds_previous_run(working: Warehouse, served: Path, run_id: str) -> bool:
+    """Whether the served file's latest run is the working database's latest before run_id."""
+    if not served.is_file():
+        return False
+    previous = working.query(
+        f"select run_id from {PUBLISH_LOG_TABLE} where run_id <> {working.literal(run_id)} "
+        "order by published_at desc limit 1"
+    )
+    return bool(previous) and latest_run(served) == previous[0][0]
+
+
+def _rewrite_changed(
+    working: Warehouse, tables: list[str], changed: Mapping[str, str | None]
+) -> None:
+    """In the copied served file: replace the changed rows of each changed relation (the whole
+    relation when its columns changed), copy relations it lacks, drop those the working database
+    no longer has, and replace the publish log."""
+    copied = set(working.tables(PUBLISHED_SCHEMA, catalog="served_next"))
+    for table in sorted(copied - set(tables)):
+        working.execute(f"drop table served_next.{PUBLISHED_SCHEMA}.{table}")
+    for table in tables:
+        if table in copied and table not in changed and table != PUBLISH_LOG:
+            continue
+        replaced = changed.get(table)
+        same_columns = table in copied and working.column_types(PUBLISHED_SCHEMA, table) == (
+            working.column_types(PUBLISHED_SCHEMA, table, catalog="served_next"))
+        if replaced is None or not same_columns:
+            _copy_whole(working, table)
+            continue
+        next_table = f"served_next.{PUBLISHED_SCHEMA}.{table}"
+        working.execute(f"delete from {next_table} where {replaced}")
+        working.execute(
+            f"insert into {next_table} select * from {PUBLISHED_SCHEMA}.{table} where {replaced}"
+        )
+
+
+def _copy_whole(working: Warehouse, table: str) -> None:
+    next_table = f"served_next.{PUBLISHED_SCHEMA}.{table}"
+    working.execute(f"drop table if exists {next_table}")
+    working.execute(f"create table {next_table} as select * from {PUBLISHED_SCHEMA}.{table}")
 
 
 def restore_working_from(

@@ -18,7 +18,8 @@ final as (
         usage_count,
         usage_duration_secs,
         error_count,
-        is_beta_feature
+        is_beta_feature,
+        loaded_at = (select max(base.loaded_at) from base) as is_newly_loaded
 
     from base
     where quarantine_reason is null

@@ -27,23 +27,30 @@ HOLD_BACK_FROM = dt.date(2024, 12, 20)
 USAGE_TABLE = "staging.base_product_usage__feature_usage"
 LATE_FILE = "late-corrections.parquet"
 COMPARED_RELATIONS = {
-    USAGE_TABLE: "*",
+    USAGE_TABLE: "* exclude (loaded_at)",
     "intermediate.int_account_metric_points": "*",
     "marts.customer_health_scores": "* exclude (dbt_invocation_id)",
 }
 
 
-def dbt_build(db_path: Path, raw_dir: Path, target: Path, *extra: str) -> None:
+def run_dbt(command: str, db_path: Path, raw_dir: Path, target: Path,
+            *extra: str) -> subprocess.CompletedProcess[str]:
     env = clean_env()
     env.update(HEALTH_DB_PATH=str(db_path), HEALTH_WORKING_DB_PATH=str(db_path),
                HEALTH_RAW_DATA_DIR=str(raw_dir),
                HEALTH_RAW_DATA_FORMAT="parquet")
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_DIR),
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), command, "--project-dir", str(REPO_DIR),
          "--profiles-dir", str(REPO_DIR), "--target-path", str(target),
-         "--log-path", str(target / "logs"), "--exclude-resource-type", "test", "unit_test",
-         "--vars", f"{{as_of_date: '{AS_OF_DATE}'}}", *extra],
+         "--log-path", str(target / "logs"), *extra],
         env=env, capture_output=True, text=True, check=False, timeout=600,
+    )
+
+
+def dbt_build(db_path: Path, raw_dir: Path, target: Path, *extra: str) -> None:
+    completed = run_dbt(
+        "build", db_path, raw_dir, target, "--exclude-resource-type", "test", "unit_test",
+        "--vars", f"{{as_of_date: '{AS_OF_DATE}'}}", *extra,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
 
@@ -136,7 +143,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     land(raw_dir)
     dbt_build(incremental_db, raw_dir, work / "target_incremental")
     dbt_build(full_db, raw_dir, work / "target_full", "--full-refresh")
-    return {"incremental": incremental_db, "full": full_db, "work": work,
+    return {"incremental": incremental_db, "full": full_db, "work": work, "raw": raw_dir,
             "cleared": cleared, "quarantined_late": quarantined_late}
 
 
@@ -204,3 +211,32 @@ def test_late_file_changed_winners_and_was_quarantined(builds: dict[str, Any]) -
     # The re-sent ids sort first (by subscription), so they win and the previously loaded rows
     # with those ids become duplicates.
     assert displaced == 3
+
+
+def test_usage_tests_check_the_loaded_rows_unless_every_row_is_asked_for(
+    builds: dict[str, Any],
+) -> None:
+    """The incremental run's column tests check the rows it loaded: a duplicate planted among
+    rows loaded before passes them, and fails them with var check_every_usage_row."""
+    planted = builds["work"] / "planted.duckdb"
+    shutil.copy(builds["incremental"], planted)
+    staged = "staging.stg_product_usage__feature_usage"
+    with duckdb.connect(str(planted)) as con:
+        newly, landed, total = con.execute(
+            f"select count(*) filter (is_newly_loaded), count(*) filter (usage_id in ("
+            f"select usage_id from {USAGE_TABLE} where source_file like '%landed-%')), "
+            f"count(*) from {staged}"
+        ).fetchone()
+        assert landed <= newly < total and landed > 0, (landed, newly, total)
+        con.execute(
+            f"insert into {USAGE_TABLE} select * from {USAGE_TABLE} "
+            "where quarantine_reason is null and not usage_id in "
+            f"(select usage_id from {staged} where is_newly_loaded) limit 1"
+        )
+    select = ["--select", f"{staged.split('.')[1]},test_name:unique"]
+    scoped = run_dbt("test", planted, builds["raw"], builds["work"] / "target_scoped", *select)
+    assert scoped.returncode == 0, scoped.stdout[-3000:]
+    every = run_dbt("test", planted, builds["raw"], builds["work"] / "target_every", *select,
+                    "--vars", "{check_every_usage_row: true}")
+    assert every.returncode != 0 and "unique_stg_product_usage__feature_usage_usage_id" in (
+        every.stdout), every.stdout[-3000:]

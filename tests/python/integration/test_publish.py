@@ -8,6 +8,7 @@ and the publish log as they were.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,13 @@ from customer_health.pipeline.publish import (
     SCORED_DATES,
     CheckCounts,
     PublishRecord,
+    changed_rows,
     publish,
 )
 from customer_health.pipeline.rollback import rollback
 from customer_health.pipeline.run import RunOptions
 from customer_health.pipeline.run_summary import RunSummary
+from customer_health.pipeline.served_file import write_served_file
 from customer_health.settings import PUBLISHED_VERSIONS_SCHEMA
 
 SCHEMAS = ("health", "marts", "intermediate", PUBLISHED_VERSIONS_SCHEMA)
@@ -214,3 +217,62 @@ def test_a_rollback_switches_every_relation_back_and_forth(
     assert [tuple(row) for row in kinds] == [
         ("refresh", "cfg1"), ("refresh", "cfg2"), ("rollback", "cfg1"), ("rollback", "cfg2")
     ]
+
+
+def served_tables(served: Path) -> dict[str, list[tuple]]:
+    """Every relation of a served file's schema health, rows sorted."""
+    with connect("duckdb", served, read_only=True) as file:
+        return {table: sorted(file.query(f"select * from health.{table}"), key=repr)
+                for table in file.tables("health")}
+
+
+def publish_and_serve(warehouse: Warehouse, served: Path, record: PublishRecord) -> None:
+    publish(warehouse, record)
+    write_served_file(warehouse, served, record.run_id, keep=3,
+                      changed=changed_rows(record.kind))
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb"], indirect=True)
+def test_the_served_file_rewrites_only_what_a_publish_changed(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A publish copies the served file and rewrites only the changed rows of it (a row planted
+    in the copy on an unscored date survives), and the result equals the working database's
+    schema health; a served file that does not hold the previous run is written whole."""
+    served = tmp_path / "served.duckdb"
+    make_candidate(warehouse, [("a1", 1.0), ("a2", 3.0)], dates=(OCT, NOV))
+    publish_and_serve(warehouse, served, PublishRecord("run1", "cfg", kind="backfill"))
+    history = "health.customer_health_score_history"
+    with connect("duckdb", served) as file:  # only a copied file keeps this row
+        file.execute(f"insert into {history} values ('planted', date '{OCT}', 0.0)")
+
+    # a refresh of Dec, whose change relations replace Dec only; the history gained a column
+    make_candidate(warehouse, [("a1", 2.0)], dates=(DEC,), extra_history_column=True)
+    publish_and_serve(warehouse, served, PublishRecord("run2", "cfg"))
+    with connect("duckdb", served, read_only=True) as file:
+        planted = file.query(f"select count(*) from {history} where account_id = 'planted'")
+    assert planted == [(0,)], "a relation whose columns changed is written whole"
+    with connect("duckdb", served) as file:
+        file.execute("insert into health.customer_health_score_changes "
+                     f"values ('planted', date '{OCT}', 0.0)")
+
+    make_candidate(warehouse, [("a1", 5.0)], dates=(DEC,), extra_history_column=True)
+    publish_and_serve(warehouse, served, PublishRecord("run3", "cfg"))
+    kept = served_tables(served)["customer_health_score_changes"]
+    assert ("planted", dt.date(2024, 10, 31), 0.0) in kept, "Oct was not rewritten"
+    assert [row for row in kept if row[0] != "planted"] == sorted(
+        warehouse.query("select * from health.customer_health_score_changes"), key=repr)
+    working = {table: sorted(warehouse.query(f"select * from health.{table}"), key=repr)
+               for table in warehouse.tables("health")}
+    written = served_tables(served)
+    written["customer_health_score_changes"] = [
+        row for row in written["customer_health_score_changes"] if row[0] != "planted"]
+    assert written == working
+    assert not served.with_name(served.name + ".wal").exists()
+
+    served.unlink()  # lost: the next publish writes it whole from the working database
+    make_candidate(warehouse, [("a1", 6.0)], dates=(DEC,), extra_history_column=True)
+    publish_and_serve(warehouse, served, PublishRecord("run4", "cfg"))
+    assert served_tables(served) == {
+        table: sorted(warehouse.query(f"select * from health.{table}"), key=repr)
+        for table in warehouse.tables("health")}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from customer_health.benchmark import run as benchmark
 from customer_health.benchmark.measure import Measurement
 from customer_health.benchmark.options import BenchmarkOptions
 from customer_health.benchmark.postgres import PostgresServer
-from customer_health.benchmark.results import SizeResult
+from customer_health.benchmark.results import Refresh, SizeResult
 
 
 def test_measure_sees_the_memory_of_child_processes(tmp_path: Path) -> None:
@@ -60,37 +61,49 @@ def test_node_seconds_splits_models_from_tests(tmp_path: Path) -> None:
     assert measure.node_seconds(path) == (2.5, 1.25)
 
 
-def test_table_and_json_carry_the_ratios() -> None:
-    def run(seconds: float) -> Measurement:
-        return Measurement(seconds, 100.0, 0)
+def test_run_phases_reads_the_last_run_summary(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    lines = [{"timings": {"dbt_build_seconds": 9.0}},
+             {"timings": {"dbt_build_seconds": 3.5, "quality_gate_seconds": 1.25}}]
+    (runs / "runs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert benchmark.run_phases(tmp_path) == {"dbt_build_seconds": 3.5,
+                                              "quality_gate_seconds": 1.25}
+    assert benchmark.run_phases(tmp_path / "never_ran") == {}
 
+
+def refresh(seconds: float, mb: float = 100.0, returncode: int = 0) -> Refresh:
+    phases = {"dbt_build_seconds": seconds / 2, "quality_gate_seconds": seconds / 4,
+              "publish_seconds": seconds / 8}
+    return Refresh(Measurement(seconds, mb, returncode), phases, seconds / 3, seconds / 6)
+
+
+def test_table_and_json_carry_the_ratios_and_phases() -> None:
     result = SizeResult(
         accounts=1000, raw_rows={"feature_usage": 50_000}, generate_seconds=1.0,
-        full_build=run(30.0), full_build_model_seconds=20.0, full_build_test_seconds=8.0,
-        quality_gate=run(5.0), floor=run(10.0), incremental_build=run(6.0),
+        full_refresh=refresh(40.0), floor=Measurement(10.0, 50.0, 0),
+        daily_refresh=refresh(8.0),
     )
     table = results.format_table([result])
-    assert "3.00x" in table and "20%" in table and "50,000" in table
+    assert "4.0x" in table and "20%" in table and "50,000" in table
+    assert "20.0 / 10.0 / 5.0" in table and "4.0 / 2.0 / 1.0" in table
     size = results.to_json([result], BenchmarkOptions())["sizes"][0]
-    assert size["build_to_floor"] == 3.0 and size["incremental_share"] == 0.2
+    assert size["full_to_floor"] == 4.0 and size["daily_share"] == 0.2
+    assert size["full_refresh"]["phases"]["quality_gate_seconds"] == 10.0
 
 
 def test_engines_table_marks_duckdb_only_steps_and_orders_rows_by_size_then_engine() -> None:
-    def run(seconds: float, mb: float = 100.0) -> Measurement:
-        return Measurement(seconds, mb, 0)
-
-    def result(engine: str, accounts: int, **steps: Measurement) -> SizeResult:
+    def result(engine: str, accounts: int, **steps: object) -> SizeResult:
         return SizeResult(
             accounts=accounts, raw_rows={"feature_usage": 40_000}, generate_seconds=1.0,
-            full_build=run(20.0), full_build_model_seconds=15.0, full_build_test_seconds=5.0,
-            quality_gate=run(4.0), engine=engine, **steps,
+            full_refresh=refresh(20.0), engine=engine, **steps,
         )
 
     rows_given = [
-        result("spark", 1000, load=run(30.0, 4321.0)),
-        result("postgres", 2000, load=run(7.0)),
-        result("duckdb", 2000, floor=run(10.0), incremental_build=run(5.0)),
-        result("postgres", 1000, load=run(6.0)),
+        result("spark", 1000, load=Measurement(30.0, 4321.0, 0), daily_refresh=refresh(10.0)),
+        result("postgres", 2000, load=Measurement(7.0, 1.0, 0)),
+        result("duckdb", 2000, floor=Measurement(10.0, 1.0, 0), daily_refresh=refresh(5.0)),
+        result("postgres", 1000, load=Measurement(6.0, 1.0, 0)),
     ]
     lines = results.format_table(rows_given).splitlines()
     header = [cell.strip() for cell in lines[0].strip("|").split("|")]
@@ -98,14 +111,14 @@ def test_engines_table_marks_duckdb_only_steps_and_orders_rows_by_size_then_engi
             for line in lines[2:]]
     assert [(r["engine"], r["accounts"]) for r in rows] == [
         ("postgres", "1,000"), ("spark", "1,000"), ("duckdb", "2,000"), ("postgres", "2,000")]
-    spark, duckdb = rows[1], rows[2]
-    assert (spark["load s"], spark["load MB"]) == ("30.0", "4,321")
-    assert {spark[c] for c in ("floor s", "floor MB", "build/floor", "incremental s",
-                               "incr MB", "incr/full")} == {"n/a"}
-    assert (duckdb["load s"], duckdb["build/floor"], duckdb["incr/full"]) == ("n/a", "2.00x", "25%")
+    spark, duckdb, postgres = rows[1], rows[2], rows[3]
+    assert (spark["load s"], spark["daily/full"]) == ("30.0", "50%")
+    assert {spark[c] for c in ("floor s", "full/floor", "daily load s")} == {"n/a"}
+    assert (duckdb["load s"], duckdb["full/floor"], duckdb["daily/full"]) == ("n/a", "2.0x", "25%")
+    assert {postgres[c] for c in ("daily refresh s", "daily MB", "daily/full")} == {"n/a"}
     sizes = results.to_json(rows_given, BenchmarkOptions())["sizes"]
     assert [s["engine"] for s in sizes] == ["postgres", "spark", "duckdb", "postgres"]
-    assert sizes[1]["build_to_floor"] is None and sizes[2]["incremental_share"] == 0.25
+    assert sizes[1]["full_to_floor"] is None and sizes[2]["daily_share"] == 0.25
 
 
 def test_targets_default_to_duckdb_and_duckdb_runs_last() -> None:
@@ -121,7 +134,9 @@ def test_targets_default_to_duckdb_and_duckdb_runs_last() -> None:
     assert settings["postgres_options"] == ["max_parallel_workers_per_gather=0", "work_mem=64MB"]
 
 
-def test_engine_env_reads_loaded_tables_in_full_with_a_spark_dir_per_size(tmp_path: Path) -> None:
+def test_engine_env_reads_loaded_tables_in_full_with_a_warehouse_per_size(
+    tmp_path: Path,
+) -> None:
     options = BenchmarkOptions(work_dir=tmp_path, targets=("spark", "postgres"),
                                postgres_options=("work_mem=64MB", "jit=off"))
     server = PostgresServer({"PGHOST": "localhost", "PGPORT": "5999"}, "scratch")
@@ -131,18 +146,20 @@ def test_engine_env_reads_loaded_tables_in_full_with_a_spark_dir_per_size(tmp_pa
     assert spark["HEALTH_RAW_DATA_FORMAT"] == "csv"
     postgres = benchmark.engine_env(options, "postgres", size_dir, tmp_path / "raw", server)
     assert postgres["PGPORT"] == "5999"
+    assert postgres["PGDATABASE"] == "health_benchmark_10"
     assert postgres["PGOPTIONS"].endswith("-c work_mem=64MB -c jit=off")
-    assert "--full-refresh" in benchmark.dbt_build_command(tmp_path, benchmark.LAST_DAY,
-                                                           "postgres")
-    assert "--full-refresh" not in benchmark.dbt_build_command(tmp_path, benchmark.LAST_DAY)
+    duckdb = benchmark.engine_env(options, "duckdb", size_dir, tmp_path / "raw", server)
+    assert duckdb["HEALTH_RAW_DATA_FORMAT"] == "parquet"
+    assert duckdb["HEALTH_DB_PATH"] == str(size_dir / "served.duckdb")
+    assert "PGDATABASE" not in duckdb or duckdb["PGDATABASE"] != "health_benchmark_10"
 
 
 def test_steps_run_the_health_command_with_options_it_accepts(tmp_path: Path) -> None:
-    """The load, gate and floor steps are `python -m customer_health ...` invocations; --help
+    """The load, refresh and floor steps are `python -m customer_health ...` invocations; --help
     after their arguments exits 0 only when every option they pass exists."""
     steps = {
         "load": benchmark.load_command("postgres", tmp_path),
-        "gate": benchmark.gate_command("duckdb", tmp_path / "b.duckdb", tmp_path / "target"),
+        "refresh": benchmark.refresh_command("spark", benchmark.LAST_DAY, tmp_path / "target"),
         "floor": benchmark.floor_command(tmp_path, benchmark.LAST_DAY, tmp_path / "f.duckdb",
                                          BenchmarkOptions()),
     }
@@ -155,14 +172,14 @@ def test_steps_run_the_health_command_with_options_it_accepts(tmp_path: Path) ->
 
 @pytest.fixture
 def two_fake_sizes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """run_size without running anything: one result per size, the second with a failed gate."""
-    def run_size(accounts: int, options: BenchmarkOptions, server: object) -> Iterator[SizeResult]:
-        gate = Measurement(1.0, 50.0, 0 if accounts == 10 else 2)
-        yield SizeResult(
-            accounts=accounts, raw_rows={"feature_usage": 100}, generate_seconds=0.1,
-            full_build=Measurement(2.0, 80.0, 0), full_build_model_seconds=1.5,
-            full_build_test_seconds=0.5, quality_gate=gate,
-        )
+    """run_size without running anything: a full and a daily result per size, the second size's
+    daily refresh failing (exit 2, a failed gate)."""
+    def run_size(accounts: int, options: BenchmarkOptions, server: object,
+                 record: Callable[[SizeResult], None]) -> None:
+        result = SizeResult(accounts=accounts, raw_rows={"feature_usage": 100},
+                            generate_seconds=0.1, full_refresh=refresh(2.0))
+        record(result)
+        record(replace(result, daily_refresh=refresh(1.0, returncode=0 if accounts == 10 else 2)))
 
     monkeypatch.setattr(benchmark, "run_size", run_size)
     yield
@@ -173,10 +190,11 @@ def test_a_failed_step_fails_the_benchmark_after_every_result_is_saved(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     options = BenchmarkOptions(accounts=(10, 20), work_dir=tmp_path)
-    with pytest.raises(benchmark.BenchmarkStepFailedError, match="duckdb 20 quality_gate"):
+    with pytest.raises(benchmark.BenchmarkStepFailedError, match="duckdb 20 daily_refresh"):
         benchmark.run_benchmark(options)
     saved = json.loads((tmp_path / "benchmark.json").read_text())
     assert [size["accounts"] for size in saved["sizes"]] == [10, 20]
+    assert all(size["daily_refresh"] is not None for size in saved["sizes"])
     assert f"results: {tmp_path / 'benchmark.json'}" in capsys.readouterr().out
 
 

@@ -17,7 +17,7 @@
     materialized=('incremental' if raw_files_are_append_only() else 'table'),
     incremental_strategy='delete+insert',
     unique_key='usage_id',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
 ) }}
 
 {#- The raw values that describe a row (its raw_record), as the source declares them. -#}
@@ -31,6 +31,10 @@
     ~ "(select quarantined_subscriptions.subscription_id from quarantined_subscriptions)" %}
 {%- set rows_to_load = feature_usage_rows_to_load(
     raw_relation, raw_columns, new_files_filter, parent_recheck) %}
+{#- An incremental run's few rows to load are computed once (a materialised CTE: reading the loaded
+    table once instead of three times); a full refresh streams the raw files three times rather
+    than materialising every row. -#}
+{%- set candidates = 'incremental_rows' if is_incremental() else '(' ~ rows_to_load ~ ')' %}
 
 with
 
@@ -39,11 +43,19 @@ quarantined_subscriptions as (
     {{ quarantined_parents(ref('base_billing__subscriptions'), 'subscription_id') }}
 
 ),
+{%- if is_incremental() %}
+
+incremental_rows as {{ materialized_cte() }} (
+
+    {{ rows_to_load }}
+
+),
+{%- endif %}
 
 repeated_keys as (
 
     select usage_id
-    from ({{ rows_to_load }}) as candidates
+    from {{ candidates }} as candidates
     where usage_id is not null
     group by usage_id
     having count(*) > 1
@@ -58,7 +70,7 @@ single_rows as (
         1 as key_occurrence,
         false as is_exact_duplicate
 
-    from ({{ rows_to_load }}) as candidates
+    from {{ candidates }} as candidates
     left join repeated_keys
         on candidates.usage_id = repeated_keys.usage_id
     where repeated_keys.usage_id is null
@@ -71,7 +83,7 @@ repeated_rows as (
         candidates.*,
         {{ raw_record(content_columns) }} as content_key
 
-    from ({{ rows_to_load }}) as candidates
+    from {{ candidates }} as candidates
     where candidates.usage_id in (select repeated_keys.usage_id from repeated_keys)
 
 ),
@@ -144,6 +156,7 @@ final as (
     select
         {{ raw_columns | join(', ') }},
         source_file,
+        {{ run_started_timestamp() }} as loaded_at,
         case
             when quarantine_reason is not null
                 then coalesce(stored_raw_record, {{ raw_record(raw_value_columns) }})
