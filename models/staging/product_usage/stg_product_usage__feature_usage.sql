@@ -19,7 +19,7 @@ final as (
         usage_duration_secs,
         error_count,
         is_beta_feature,
-        loaded_at = (select max(base.loaded_at) from base) as is_newly_loaded
+        loaded_at = (select max(latest_load.loaded_at) from base as latest_load) as is_newly_loaded
 
     from base
     where quarantine_reason is null
