@@ -46,8 +46,8 @@ class BenchmarkOptions:
 
     @property
     def engine_order(self) -> tuple[str, ...]:
-        """The targets of one size in run order: DuckDB last (its incremental step lands the
-        held-back day in the raw folders the other engines load from), duplicates dropped."""
+        """The targets of one size in run order, duplicates dropped: the server engines first,
+        DuckDB last (each engine's full refresh, then each one's daily refresh, in this order)."""
         unique = list(dict.fromkeys(self.targets))
         return tuple([t for t in unique if t != "duckdb"] + [t for t in unique if t == "duckdb"])
 

@@ -19,7 +19,11 @@ final as (
         usage_duration_secs,
         error_count,
         is_beta_feature,
-        loaded_at = (select max(latest_load.loaded_at) from base as latest_load) as is_newly_loaded
+        -- read from the model, not the CTE: a CTE read twice may be materialised whole
+        loaded_at = (
+            select max(latest_load.loaded_at)
+            from {{ ref('base_product_usage__feature_usage') }} as latest_load
+        ) as is_newly_loaded
 
     from base
     where quarantine_reason is null

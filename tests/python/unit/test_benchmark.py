@@ -125,7 +125,6 @@ def test_targets_default_to_duckdb_and_duckdb_runs_last() -> None:
     assert BenchmarkOptions().engine_order == ("duckdb",)
     chosen = BenchmarkOptions(targets=("duckdb", "spark", "postgres", "spark"),
                               postgres_options=("work_mem=64MB",))
-    # DuckDB's incremental step lands the held-back day in the raw folders the others load from
     assert chosen.engine_order == ("spark", "postgres", "duckdb")
     # no parallel query (the try-cast functions), then the options given
     assert chosen.postgres_settings == ("max_parallel_workers_per_gather=0", "work_mem=64MB")
