@@ -237,11 +237,12 @@ class EngineRun:
     env: dict[str, str]
     server_pid: int | None
 
-    def measure(self, step: str, command: list[str]) -> Measurement:
+    def measure(self, step: str, command: list[str],
+                env: dict[str, str] | None = None) -> Measurement:
         log.info("%d accounts, %s: %s", self.data.accounts, self.engine, step.replace("_", " "))
         (self.data.size_dir / "tmp").mkdir(exist_ok=True)
         try:
-            return measure(command, self.env,
+            return measure(command, env or self.env,
                            self.data.size_dir / "logs" / self.engine / f"{step}.log",
                            self.server_pid)
         finally:
@@ -251,7 +252,9 @@ class EngineRun:
         """PostgreSQL and Spark: (re)load the raw folders; DuckDB reads the files (None)."""
         if self.engine == "duckdb":
             return None
-        return self.measure(step, load_command(self.engine, self.data.raw_dir))
+        # the load reads the Parquet folders (dbt then reads the loaded tables)
+        return self.measure(step, load_command(self.engine, self.data.raw_dir),
+                            {**self.env, "HEALTH_RAW_DATA_FORMAT": "parquet"})
 
     def refresh(self, step: str, as_of_date: dt.date) -> Refresh:
         target_path = self.data.size_dir / f"target_{self.engine}_{step}"

@@ -153,6 +153,29 @@ def test_engine_env_reads_loaded_tables_in_full_with_a_warehouse_per_size(
     assert "PGDATABASE" not in duckdb or duckdb["PGDATABASE"] != "health_benchmark_10"
 
 
+def test_the_load_reads_parquet_and_the_refresh_the_loaded_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def fake_measure(command: list[str], env: dict[str, str], log_file: Path,
+                     server_pid: int | None = None) -> Measurement:
+        seen.append((command[3], env["HEALTH_RAW_DATA_FORMAT"]))
+        return Measurement(1.0, 1.0, 0)
+
+    monkeypatch.setattr(benchmark, "measure", fake_measure)
+    data = benchmark.GeneratedData(10, tmp_path / "accounts_10", tmp_path / "raw", {}, {}, 0.0)
+    data.size_dir.mkdir()
+    options = BenchmarkOptions(work_dir=tmp_path)
+    for engine in ("postgres", "duckdb"):
+        run = benchmark.EngineRun(
+            engine, data, benchmark.engine_env(options, engine, data.size_dir, data.raw_dir),
+            None)
+        assert (run.load("load") is None) == (engine == "duckdb")
+        run.refresh("full_refresh", benchmark.LAST_DAY)
+    assert seen == [("load", "parquet"), ("refresh", "csv"), ("refresh", "parquet")]
+
+
 def test_steps_run_the_health_command_with_options_it_accepts(tmp_path: Path) -> None:
     """The load, refresh and floor steps are `python -m customer_health ...` invocations; --help
     after their arguments exits 0 only when every option they pass exists."""
