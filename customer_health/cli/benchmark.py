@@ -126,7 +126,7 @@ def benchmark(
     Generates data at each size, then times on each engine a full refresh (dbt build, quality
     gate, publish) into a new warehouse, the floor (DuckDB), and, once the held-back last day has
     landed as new files, the daily refresh of that day; prints a table and saves JSON (exit 1 if
-    a step failed). About 15 minutes and 3 GB of disk at the default sizes on DuckDB.
+    a step failed). About 15 minutes and 13 GB of disk at the default sizes on DuckDB.
     """
     if context.invoked_subcommand is not None:
         return
