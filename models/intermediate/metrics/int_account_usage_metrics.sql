@@ -31,21 +31,6 @@ as_of_dates as (
 
 ),
 
--- The usage any as-of date looks back over, found before the join (a plain filter on the usage
--- table, cheaper than the date-range join over every row).
-usage_in_any_lookback as (
-
-    select *
-    from feature_usage
-    where
-        usage_date <= (select max(as_of_dates.as_of_date) from as_of_dates)
-        and usage_date > (
-            select {{ dbt.dateadd('day', -lookback_days, 'min(as_of_dates.as_of_date)') }}
-            from as_of_dates
-        )
-
-),
-
 usage_in_lookback as (
 
     select
@@ -58,7 +43,7 @@ usage_in_lookback as (
         {{ days_between('feature_usage.usage_date', 'as_of_dates.as_of_date') }}
             as days_before_as_of
 
-    from usage_in_any_lookback as feature_usage
+    from feature_usage
     inner join subscriptions
         on feature_usage.subscription_id = subscriptions.subscription_id
     inner join as_of_dates
