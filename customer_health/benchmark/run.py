@@ -19,16 +19,17 @@ Then the held-back day lands as new files in the raw folders, and on each target
 
 The refreshes' phases (dbt build, quality gate, publish) come from their run summaries.
 PostgreSQL: the server the PG* variables point at when one answers, otherwise a scratch cluster
-(postgres.py) for the benchmark's duration; each size gets a database of its own, dropped after
+(postgres.py) for the benchmark's duration; each size gets a database of its own
+(`health_benchmark_<accounts>`: the user needs CREATEDB on a server of one's own), dropped after
 it, and every session runs with max_parallel_workers_per_gather=0 (see DEFAULT_POSTGRES_OPTIONS)
 plus any options given. Spark: a local session (the profile's; driver memory from
 HEALTH_SPARK_DRIVER_MEMORY) with its own HEALTH_SPARK_DIR per size under the work dir; Spark
 steps run one after another (its Derby metastore admits one process at a time). An interrupt
 (SIGINT, SIGTERM) stops the running step and still deletes the scratch cluster.
 
-Every step runs as a subprocess (`python -m customer_health ...`; the floor as the hidden-free
-`health benchmark floor` sub-command), measured by measure.py. Prints a table (one row per engine
-and size, see results.py) and writes the results as JSON, after each engine. This is a benchmark,
+Every step runs as a subprocess (`python -m customer_health ...`: refresh, load, and the floor as
+`health benchmark floor`), measured by measure.py. Prints a table row (see results.py) and
+writes the results as JSON after each engine's full and daily refresh. This is a benchmark,
 not a test: nothing here asserts a time; a step that fails is reported (its log kept) and the
 benchmark ends with exit 1.
 """
