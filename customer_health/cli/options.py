@@ -91,6 +91,14 @@ ReplaceCurrent = Annotated[
         "without it such a run is refused with exit 4).",
     ),
 ]
+CheckEveryRow = Annotated[
+    bool,
+    typer.Option(
+        "--check-every-row",
+        help="Run the staged usage's column tests (uniqueness, nulls, references) on every row, "
+        "not only on the rows this run loaded: a periodic full check of incremental loads.",
+    ),
+]
 
 DEFAULT_TARGET_CHOICE = Target(DEFAULT_TARGET)
 DEFAULT_TARGET_PATH_OPTION = DEFAULT_TARGET_PATH

@@ -14,6 +14,7 @@ from customer_health.cli.options import (
     DEFAULT_TARGET_CHOICE,
     DEFAULT_TARGET_PATH_OPTION,
     AsOfDate,
+    CheckEveryRow,
     DbPath,
     RawDataDir,
     ReplaceCurrent,
@@ -47,13 +48,16 @@ def refresh(
     quiet: Quiet = False,
     json_output: JsonOutput = False,
     replace_current: ReplaceCurrent = False,
+    check_every_row: CheckEveryRow = False,
 ) -> None:
     """dbt build -> quality gate -> publish to schema `health`, then print a summary.
 
     On any failure the published relations are left exactly as they were.
     """
     options = prepare(target, db_path, raw_data_dir, target_path, quiet, json_output)
-    options = dataclasses.replace(options, replace_current=replace_current)
+    options = dataclasses.replace(
+        options, replace_current=replace_current, check_every_row=check_every_row
+    )
 
     def work(options: run.RunOptions, summary: RunSummary) -> None:
         run.refresh(options, summary, as_of_date)

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET_PATH = PROJECT_DIR / "target"
 # The dbt var every score row is stamped with (dbt_project.yml defaults it to 'unversioned').
 SCORING_CONFIG_VERSION_VAR = "scoring_config_version"
+# The dbt var that runs the staged usage's column tests on every row instead of the rows a run
+# loaded (models/staging/product_usage/_product_usage__models.yml).
+CHECK_EVERY_ROW_VAR = "check_every_usage_row"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class RunOptions:
     # A refresh scored as of a date older than the published current scores replaces them only
     # when this is set (it is still gated, drift included).
     replace_current: bool = False
+    # Test every staged usage row, not only those this run loaded (CHECK_EVERY_ROW_VAR).
+    check_every_row: bool = False
 
     def paths(self) -> PipelinePaths:
         paths = PipelinePaths.resolve(
@@ -109,6 +114,8 @@ def run_pipeline(
 ) -> None:
     """Check inputs, take the lock, then build, gate and publish (kind: refresh or backfill)."""
     paths = options.paths()
+    if options.check_every_row:
+        dbt_vars = {**dbt_vars, CHECK_EVERY_ROW_VAR: True}
     with prepared_build(options, dbt_vars) as build_vars:
         if kind == "refresh" and "as_of_date" in dbt_vars and not options.replace_current:
             refuse_stepping_back(paths, date.fromisoformat(str(dbt_vars["as_of_date"])))
