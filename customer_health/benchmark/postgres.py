@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,40 @@ class PostgresServer:
     postmaster_pid: int | None = None
 
 
+def server_connection(env: dict[str, str], dbname: str | None = None) -> Any:
+    """A psycopg2 connection to the server the PG* variables in env name (to database dbname,
+    default PGDATABASE)."""
+    import psycopg2
+
+    return psycopg2.connect(
+        host=env.get("PGHOST", "localhost"), port=env.get("PGPORT", "5432"),
+        user=env.get("PGUSER", "postgres"), password=env.get("PGPASSWORD", ""),
+        dbname=dbname or env.get("PGDATABASE", "health"), connect_timeout=3,
+    )
+
+
+@contextmanager
+def database_of_its_own(env: dict[str, str]) -> Iterator[None]:
+    """Database PGDATABASE of env created anew on the server, and dropped afterwards."""
+    database = env["PGDATABASE"]
+
+    def admin(statement: str) -> None:
+        connection = server_connection(env, "postgres")
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+    admin(f"drop database if exists {database}")
+    admin(f"create database {database}")
+    try:
+        yield
+    finally:
+        admin(f"drop database if exists {database}")
+
+
 def reachable_postgres(env: dict[str, str]) -> str | None:
     """The server version when the PG* variables in env point at a server that answers."""
     if not any(env.get(name) for name in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER")):
@@ -30,11 +65,7 @@ def reachable_postgres(env: dict[str, str]) -> str | None:
     import psycopg2
 
     try:
-        with psycopg2.connect(
-            host=env.get("PGHOST", "localhost"), port=env.get("PGPORT", "5432"),
-            user=env.get("PGUSER", "postgres"), password=env.get("PGPASSWORD", ""),
-            dbname=env.get("PGDATABASE", "health"), connect_timeout=3,
-        ) as connection, connection.cursor() as cursor:
+        with server_connection(env) as connection, connection.cursor() as cursor:
             cursor.execute("show server_version")
             return str(cursor.fetchone()[0])
     except psycopg2.Error as error:

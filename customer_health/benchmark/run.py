@@ -45,7 +45,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,7 +53,11 @@ import duckdb
 
 from customer_health.benchmark.measure import Measurement, measure, node_seconds
 from customer_health.benchmark.options import BenchmarkOptions
-from customer_health.benchmark.postgres import PostgresServer, postgres_server
+from customer_health.benchmark.postgres import (
+    PostgresServer,
+    database_of_its_own,
+    postgres_server,
+)
 from customer_health.benchmark.results import Refresh, SizeResult, format_table, to_json
 from customer_health.dbt_project import project_facts
 from customer_health.engines.duckdb_paths import read_pattern
@@ -289,37 +293,6 @@ def daily_refresh(run: EngineRun, result: SizeResult) -> SizeResult:
     return replace(result, daily_load=reload, daily_refresh=run.refresh("daily_refresh", LAST_DAY))
 
 
-@contextlib.contextmanager
-def size_warehouse(engine: str, env: dict[str, str]) -> Iterator[None]:
-    """PostgreSQL: a new database for one size, dropped after it (nothing on the other engines,
-    whose warehouse lives under the size's folder)."""
-    if engine != "postgres":
-        yield
-        return
-    import psycopg2
-
-    database = env["PGDATABASE"]
-
-    def admin(statement: str) -> None:
-        connection = psycopg2.connect(
-            host=env.get("PGHOST", "localhost"), port=env.get("PGPORT", "5432"),
-            user=env.get("PGUSER", "postgres"), password=env.get("PGPASSWORD", ""),
-            dbname="postgres")
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-        finally:
-            connection.close()
-
-    admin(f"drop database if exists {database}")
-    admin(f"create database {database}")
-    try:
-        yield
-    finally:
-        admin(f"drop database if exists {database}")
-
-
 def run_size(accounts: int, options: BenchmarkOptions, server: PostgresServer | None,
              record: Callable[[SizeResult], None]) -> None:
     """Every engine at one size: the full refreshes, then the landed day's daily refreshes;
@@ -329,7 +302,8 @@ def run_size(accounts: int, options: BenchmarkOptions, server: PostgresServer | 
         runs = []
         for engine in options.engine_order:
             env = engine_env(options, engine, data.size_dir, data.raw_dir, server)
-            warehouses.enter_context(size_warehouse(engine, env))
+            if engine == "postgres":
+                warehouses.enter_context(database_of_its_own(env))
             server_pid = server.postmaster_pid if server and engine == "postgres" else None
             run = EngineRun(engine, data, env, server_pid)
             runs.append((run, full_refresh(run, options)))
