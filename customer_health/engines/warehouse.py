@@ -142,6 +142,27 @@ class Warehouse:
     def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
         raise NotImplementedError
 
+    # Tables partitioned by a text column, on the engines with versioned publishes (PostgreSQL,
+    # Spark): each partition is written once and dropped whole.
+    def create_partitioned_table(self, relation: str, like: str, column: str) -> None:
+        """Create `relation` with the columns of query `like`, then text column `column`, which
+        partitions it."""
+        raise NotImplementedError
+
+    def insert_partition(self, relation: str, column: str, value: str, select: str) -> None:
+        """Write the rows of `select` (the table's other columns, in order) as the new partition
+        `column` = value."""
+        raise NotImplementedError
+
+    def partition_values(self, relation: str, column: str) -> list[str]:
+        raise NotImplementedError
+
+    def drop_partition(self, relation: str, column: str, value: str) -> None:
+        raise NotImplementedError
+
+    def add_column(self, relation: str, name: str, kind: str) -> None:
+        self.execute(f"alter table {relation} add column {name} {kind}")
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -278,6 +299,51 @@ class PostgresWarehouse(Warehouse):
             (schema, name),
         ))
 
+    def create_partitioned_table(self, relation: str, like: str, column: str) -> None:
+        """Declarative list partitioning; the columns are copied from a temporary view."""
+        self.execute(f"create temporary view partitioned_table_columns as {like} limit 0")
+        try:
+            self.execute(
+                f"create table {relation} (like partitioned_table_columns, {column} text) "
+                f"partition by list ({column})"
+            )
+        finally:
+            self.execute("drop view partitioned_table_columns")
+
+    def insert_partition(self, relation: str, column: str, value: str, select: str) -> None:
+        """The partition is a table of its own, `<relation>__<value>` (names of at most 63
+        characters), written before it is attached: attaching takes a lock that readers of the
+        partitioned table do not wait for."""
+        partition = f"{relation}__{value}"
+        schema, name = relation.split(".")
+        columns = [*(other for other in self.columns(schema, name) if other != column), column]
+        self.execute(f"drop table if exists {partition}")
+        self.execute(f"create table {partition} (like {relation})")
+        self.execute(f"insert into {partition} ({', '.join(columns)}) "
+                     f"select *, {self.literal(value)} from ({select}) as partition_rows")
+        self.execute(f"alter table {relation} attach partition {partition} "
+                     f"for values in ({self.literal(value)})")
+
+    def partition_values(self, relation: str, column: str) -> list[str]:
+        """Every `<relation>__<value>` table, attached or left behind by a failed write."""
+        schema, name = relation.split(".")
+        prefix = f"{name}__"
+        return [table.removeprefix(prefix) for table in self.tables(schema)
+                if table.startswith(prefix)]
+
+    def drop_partition(self, relation: str, column: str, value: str) -> None:
+        """Detached concurrently (readers are not blocked), then dropped; a detach that was
+        interrupted is finished."""
+        partition = f"{relation}__{value}"
+        attached = self.query(
+            "select inhdetachpending from pg_inherits where inhrelid = to_regclass(%s)",
+            (partition,),
+        )
+        if attached:
+            how = "finalize" if attached[0][0] else "concurrently"
+            self.execute(f"alter table {relation} detach partition {partition} {how}")
+        self.execute(f"drop table if exists {partition}")
+
     def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
         """Replace schema.table with the file's rows, every column as text, in one transaction."""
         with _as_csv(path, file_format) as csv_path:
@@ -360,6 +426,30 @@ class SparkWarehouse(Warehouse):
     def transaction(self) -> Iterator[None]:
         """Spark has no multi-statement transactions: statements apply one by one."""
         yield
+
+    def create_partitioned_table(self, relation: str, like: str, column: str) -> None:
+        self.execute(
+            f"create table {relation} using parquet partitioned by ({column}) as "
+            f"select *, cast(null as string) as {column} from ({like}) as model limit 0"
+        )
+
+    def insert_partition(self, relation: str, column: str, value: str, select: str) -> None:
+        """A static partition: its own folder, written beside the others (none is touched)."""
+        self.execute(
+            f"insert into {relation} partition ({column} = {self.literal(value)}) {select}"
+        )
+
+    def partition_values(self, relation: str, column: str) -> list[str]:
+        prefix = f"{column}="
+        return [row[0].removeprefix(prefix) for row in self.query(f"show partitions {relation}")]
+
+    def drop_partition(self, relation: str, column: str, value: str) -> None:
+        self.execute(
+            f"alter table {relation} drop if exists partition ({column} = {self.literal(value)})"
+        )
+
+    def add_column(self, relation: str, name: str, kind: str) -> None:
+        self.execute(f"alter table {relation} add columns ({name} {kind})")
 
     def load_raw_file(self, schema: str, table: str, path: Path, file_format: str) -> None:
         """(Re)define schema.table over the file or folder: CSV as text columns, or Parquet."""

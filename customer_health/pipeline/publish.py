@@ -19,14 +19,20 @@ and inserted, whole relations dropped and created, publish-log rows appended; ei
 happens or nothing does, and BI never sees a half-published run.
 
 Spark has no multi-table transaction, and overwriting a date's partition of a plain Parquet table
-deletes its files before writing the new ones, with no way back. So each publish writes its own
-version of every relation it changes into schema `health_versions` (`<relation>__<run id>`): a
-whole relation as the candidate, a history relation as its published rows outside the replaced
-dates union all the candidate's rows (a copy of the whole history, written while `health` still
-shows the previous version). Only when all are written are the views in `health` switched to
-them, one statement each, then the publish-log rows appended. A failure before the switch leaves
-`health` untouched; each view switches atomically; the previous version is kept (for readers
-mid-query, and to roll back). The publish log is append-only.
+deletes its files before writing the new ones, with no way back. So PostgreSQL and Spark keep
+versions in schema `health_versions` behind views in `health`, and a publish first writes, while
+`health` still shows the previous publish:
+
+- a current relation: its own version `<relation>__<run id>`, the candidate whole;
+- a dated history relation (REPLACED_ROWS): a partition of `<relation>__parts` holding only the
+  rows the build wrote, and the dates each partition shows after this publish
+  (customer_health/pipeline/history_parts.py); the history already published is not copied.
+
+Only when all are written are the views in `health` switched to them (one transaction on
+PostgreSQL, one statement each on Spark), then the publish-log rows appended. A failure before
+the switch leaves `health` untouched; each view switches atomically; the versions of the last
+PUBLISHES_KEPT publishes are kept (for readers mid-query, and to roll back). The publish log is
+append-only.
 """
 
 from __future__ import annotations
@@ -38,6 +44,15 @@ from datetime import UTC, date, datetime
 
 from customer_health.dbt_project import CURRENT_MODELS, HISTORY_MODELS
 from customer_health.engines.warehouse import Warehouse
+from customer_health.pipeline.history_parts import (
+    LiveParts,
+    drop_unshown_parts,
+    live_parts,
+    record_live_parts,
+    view_query,
+    whole_version_tables,
+    write_part,
+)
 from customer_health.settings import (
     PUBLISH_LOG_TABLE,
     PUBLISHED_SCHEMA,
@@ -163,12 +178,10 @@ def _publish_in_place(warehouse: Warehouse, schema: str, model: str) -> None:
 
 
 def version_query(warehouse: Warehouse, schema: str, model: str) -> str:
-    """Spark: the rows of a relation's new version. A history relation's: its published rows
-    outside the replaced ones union all the candidate's, by column name (a column only one side
-    has is null on the other's rows)."""
-    replaced = REPLACED_ROWS.get(model)
-    if not replaced or not warehouse.relation_exists(PUBLISHED_SCHEMA, model):
-        return candidate_query(schema, model)
+    """A dated relation's published rows outside the replaced ones union all the candidate's,
+    by column name (a column only one side has is null on the other's rows): the whole history
+    the first publish of the partitioned layout writes."""
+    replaced = REPLACED_ROWS[model]
     published = warehouse.column_types(PUBLISHED_SCHEMA, model)
     candidate = warehouse.column_types(schema, model)
     columns = {**published, **candidate}
@@ -189,40 +202,70 @@ def version_query(warehouse: Warehouse, schema: str, model: str) -> str:
 def _publish_versions(
     warehouse: Warehouse, record: PublishRecord, relations: tuple[tuple[str, str], ...]
 ) -> None:
-    """PostgreSQL, Spark: write this run's versions (while `health` still shows the previous
-    ones), switch the views to them and log, then drop versions beyond PUBLISHES_KEPT."""
+    """PostgreSQL, Spark: write this run's versions and partitions (while `health` still shows
+    the previous publish), switch the views to them and log, then drop what no kept publish
+    shows."""
     for schema in (PUBLISHED_SCHEMA, PUBLISHED_VERSIONS_SCHEMA):
         warehouse.execute(f"create schema if not exists {schema}")
+    runs = published_runs(warehouse)
+    previous = live_parts(warehouse, runs[0]) if runs else {}
+    views, parts = {}, {}
     for schema, model in relations:
-        warehouse.create_table_as(
-            version_relation(model, record.run_id), version_query(warehouse, schema, model)
-        )
-    switch_views(warehouse, {model: record.run_id for _, model in relations}, record)
-    for _, model in relations:
+        if model in REPLACED_ROWS:
+            parts[model] = _write_dated_part(
+                warehouse, schema, model, record.run_id, previous.get(model)
+            )
+        else:
+            version = version_relation(model, record.run_id)
+            warehouse.create_table_as(version, candidate_query(schema, model))
+            views[model] = f"select * from {version}"
+    record_live_parts(warehouse, record.run_id, parts)
+    views.update({model: view_query(warehouse, model, live) for model, live in parts.items()})
+    switch_views(warehouse, views, record)
+    for model in views.keys() - parts.keys():
         for old in old_versions(warehouse, model, record.keep):
             warehouse.execute(f"drop table if exists {PUBLISHED_VERSIONS_SCHEMA}.{old}")
+    drop_unshown_parts(
+        warehouse, sorted(parts), published_runs(warehouse)[: record.keep],
+        {table for model in parts for table in whole_version_tables(warehouse, model)},
+    )
+
+
+def _write_dated_part(
+    warehouse: Warehouse, schema: str, model: str, run_id: str, kept: LiveParts | None
+) -> LiveParts:
+    """Write the candidate's rows of a dated relation as this run's partition; return the live
+    parts after it. Without live parts from the previous publish, a published relation is
+    written whole (the first publish of the partitioned layout)."""
+    candidate = warehouse.column_types(schema, model)
+    if kept is None and warehouse.relation_exists(PUBLISHED_SCHEMA, model):
+        columns = {**warehouse.column_types(PUBLISHED_SCHEMA, model), **candidate}
+        return write_part(warehouse, model, version_query(warehouse, schema, model), columns,
+                          run_id, {}, REPLACED_ROWS[model])
+    return write_part(warehouse, model, candidate_query(schema, model), candidate, run_id,
+                      kept or {}, REPLACED_ROWS[model])
 
 
 def switch_views(
     warehouse: Warehouse,
-    versions: dict[str, str],
+    views: dict[str, str],
     record: PublishRecord,
     scores: str = CANDIDATE_SCORES,
 ) -> None:
-    """Point each view `health.<model>` at version `<model>__<run id>` and log the publish: in
-    one transaction on PostgreSQL (readers see all switches or none), one view at a time on
-    Spark. A relation still published as a table (before versions) becomes a view."""
+    """Point each view `health.<model>` at its query (a version, or the live partitions) and
+    log the publish: in one transaction on PostgreSQL (readers see all switches or none), one
+    view at a time on Spark. A relation still published as a table (before versions) becomes a
+    view."""
     with warehouse.transaction():
-        for model, run_id in versions.items():
+        for model, query in views.items():
             published = f"{PUBLISHED_SCHEMA}.{model}"
-            target = version_relation(model, run_id)
             if warehouse.is_view(PUBLISHED_SCHEMA, model):
                 # PostgreSQL cannot `create or replace` a view whose columns changed.
                 if warehouse.engine == "postgres":
                     warehouse.execute(f"drop view {published}")
             elif warehouse.relation_exists(PUBLISHED_SCHEMA, model):
                 warehouse.execute(f"drop table {published}")
-            warehouse.execute(f"create or replace view {published} as select * from {target}")
+            warehouse.execute(f"create or replace view {published} as {query}")
         append_publish_log(warehouse, record, scores)
 
 
@@ -231,7 +274,7 @@ def version_relation(model: str, run_id: str) -> str:
 
 
 def old_versions(warehouse: Warehouse, model: str, keep: int) -> list[str]:
-    """A relation's version tables to drop: all but its newest `keep` published ones
+    """A current relation's version tables to drop: all but its newest `keep` published ones
     (a backfill versions only the history, so each relation counts its own), and any left by a
     publish that failed before it was logged."""
     newest_first = published_runs(warehouse)

@@ -1,8 +1,9 @@
 """Undo publishes: put a kept earlier publish back in schema `health`, atomically, and log it.
 
 A publish keeps its whole published state for PUBLISHES_KEPT publishes: on DuckDB as a served
-file (customer_health/pipeline/served_file.py), on PostgreSQL and Spark as version tables in
-`health_versions` behind the views of `health` (customer_health/pipeline/publish.py). A rollback
+file (customer_health/pipeline/served_file.py), on PostgreSQL and Spark as version tables and
+history partitions in `health_versions` behind the views of `health`
+(customer_health/pipeline/publish.py). A rollback
 restores one of them (default: the publish before the current one) and appends a publish-log
 row of kind `rollback` whose timings name the restored run (`restored_run_id`).
 """
@@ -14,13 +15,22 @@ import logging
 from customer_health.dbt_project import CURRENT_MODELS, HISTORY_MODELS
 from customer_health.engines.warehouse import Warehouse, connect
 from customer_health.errors import BadInputError
+from customer_health.pipeline.history_parts import (
+    LiveParts,
+    has_live_parts,
+    live_parts,
+    record_live_parts,
+    view_query,
+)
 from customer_health.pipeline.lock import pipeline_lock
 from customer_health.pipeline.publish import (
+    REPLACED_ROWS,
     PublishRecord,
     append_publish_log,
     logged_dates,
     published_runs,
     switch_views,
+    version_relation,
     version_run_ids,
 )
 from customer_health.pipeline.run import RunOptions
@@ -34,7 +44,6 @@ from customer_health.pipeline.served_file import (
 from customer_health.settings import (
     PUBLISH_LOG_TABLE,
     PUBLISHED_SCORES,
-    PUBLISHED_VERSIONS_SCHEMA,
     PUBLISHES_KEPT,
     SCORES_MODEL,
 )
@@ -66,8 +75,14 @@ def rollback(options: RunOptions, summary: RunSummary, to_run_id: str | None = N
             write_served_file(warehouse, paths.db_path, summary.run_id, PUBLISHES_KEPT)
         else:
             versions = versions_at(warehouse, runs, restored)
-            switch_views(warehouse, versions, record,
-                         f"{PUBLISHED_VERSIONS_SCHEMA}.{SCORES_MODEL}__{versions[SCORES_MODEL]}")
+            parts = restored_live_parts(warehouse, restored)
+            record_live_parts(warehouse, summary.run_id, parts)
+            views = {model: f"select * from {version_relation(model, run_id)}"
+                     for model, run_id in versions.items()}
+            views.update({model: view_query(warehouse, model, parts.get(model, {}))
+                          for model in REPLACED_ROWS})
+            switch_views(warehouse, views, record,
+                         version_relation(SCORES_MODEL, versions[SCORES_MODEL]))
         summary.published = True
         summary.set_dates(logged_dates(warehouse, summary.run_id))
     log.info("rolled back to run %s (rollback run %s)", restored, summary.run_id)
@@ -94,11 +109,14 @@ def config_version_of(warehouse: Warehouse, run_id: str) -> str:
 
 
 def versions_at(warehouse: Warehouse, runs: list[str], restored: str) -> dict[str, str]:
-    """Per published relation, the version `health` showed right after run `restored`: the
-    newest version written at or before it (a backfill writes no current relations)."""
+    """Per relation with whole versions (all but the dated history), the version `health`
+    showed right after run `restored`: the newest version written at or before it (a backfill
+    writes no current relations)."""
     upto = runs[runs.index(restored):]
     versions = {}
     for _, model in CURRENT_MODELS + HISTORY_MODELS:
+        if model in REPLACED_ROWS:
+            continue
         existing = version_run_ids(warehouse, model)
         found = next((run for run in upto if run in existing), None)
         if found is None:
@@ -107,3 +125,13 @@ def versions_at(warehouse: Warehouse, runs: list[str], restored: str) -> dict[st
             )
         versions[model] = found
     return versions
+
+
+def restored_live_parts(warehouse: Warehouse, restored: str) -> dict[str, LiveParts]:
+    """The dated relations' partitions `health` showed right after run `restored`."""
+    if not has_live_parts(warehouse, restored):
+        raise BadInputError(
+            f"run {restored} cannot be restored: its history was published before history "
+            "partitions (or is no longer kept)"
+        )
+    return live_parts(warehouse, restored)

@@ -17,12 +17,15 @@ import pytest
 
 from customer_health.dbt_project import PUBLISHED_MODELS
 from customer_health.engines.warehouse import Warehouse, connect
+from customer_health.pipeline.history_parts import LIVE_PARTS, PARTITION_COLUMN, parts_table
 from customer_health.pipeline.publish import (
+    REPLACED_ROWS,
     SCORED_DATES,
     CheckCounts,
     PublishRecord,
     changed_rows,
     publish,
+    version_run_ids,
 )
 from customer_health.pipeline.rollback import rollback
 from customer_health.pipeline.run import RunOptions
@@ -32,6 +35,7 @@ from customer_health.settings import PUBLISHED_VERSIONS_SCHEMA
 
 SCHEMAS = ("health", "marts", "intermediate", PUBLISHED_VERSIONS_SCHEMA)
 CHANGE_MODELS = ("customer_health_score_changes", "customer_health_score_change_attribution")
+DATED_MODELS = tuple(REPLACED_ROWS)
 OCT, NOV, DEC = "2024-10-31", "2024-11-30", "2024-12-31"
 
 
@@ -169,24 +173,66 @@ def test_history_is_replaced_only_on_the_dates_a_build_wrote(warehouse: Warehous
     ]
 
 
-@pytest.mark.parametrize("warehouse", ["spark"], indirect=True)
-def test_spark_keeps_the_newest_versions_of_each_relation(warehouse: Warehouse) -> None:
+@pytest.mark.parametrize("warehouse", ["postgres", "spark"], indirect=True)
+def test_versions_and_history_partitions_of_the_kept_publishes_are_kept(
+    warehouse: Warehouse,
+) -> None:
     make_candidate(warehouse, [("a1", 90.0)])
     publish(warehouse, PublishRecord("current", "cfg"))
     for run_id in ("backfill1", "backfill2", "backfill3"):
         publish(warehouse, PublishRecord(run_id, "cfg", kind="backfill", keep=2))
 
-    versions = {row[1] for row in warehouse.query(f"show tables in {PUBLISHED_VERSIONS_SCHEMA}")}
     # Backfills version the history only: the current scores keep their one version.
-    assert {name for name in versions if name.startswith("customer_health_scores__")} == {
-        "customer_health_scores__current"
-    }
-    history = {name for name in versions if name.startswith("customer_health_score_history__")}
-    assert history == {
-        "customer_health_score_history__backfill3", "customer_health_score_history__backfill2"
-    }
-    assert len(history) == 2
+    assert version_run_ids(warehouse, "customer_health_scores") == {"current"}
+    for model in DATED_MODELS:
+        assert warehouse.partition_values(parts_table(model), PARTITION_COLUMN) == [
+            "backfill2", "backfill3"
+        ], model
     assert published_scores(warehouse) == [("a1", 90.0)]
+    assert published_rows(warehouse, "customer_health_score_history") == [(DEC, "a1", 90.0)]
+
+
+@pytest.mark.parametrize("warehouse", ["postgres"], indirect=True)
+def test_a_history_partition_holds_only_the_rows_its_build_wrote(warehouse: Warehouse) -> None:
+    """Nothing published is copied: a backfill of one date adds that date's rows (the change
+    relations: from it on), and the views show each date from the newest partition with it."""
+    make_candidate(warehouse, [("a1", 1.0), ("a2", 1.0)], dates=(OCT, DEC))
+    publish(warehouse, PublishRecord("run1", "cfg", kind="backfill"))
+    make_candidate(warehouse, [("a1", 2.0)], dates=(NOV,), later_dates=(DEC,))
+    publish(warehouse, PublishRecord("run2", "cfg", kind="backfill"))
+
+    def partition(model: str, run_id: str) -> list[tuple]:
+        return sorted((str(day), account) for account, day in warehouse.query(
+            f"select account_id, as_of_date from {parts_table(model)} "
+            f"where {PARTITION_COLUMN} = '{run_id}'"
+        ))
+
+    assert partition("customer_health_score_history", "run2") == [(NOV, "a1")]
+    for model in CHANGE_MODELS:
+        assert partition(model, "run2") == [(NOV, "a1"), (DEC, "a1")], model
+        assert published_rows(warehouse, model) == [
+            (OCT, "a1", 1.0), (OCT, "a2", 1.0), (NOV, "a1", 2.0), (DEC, "a1", 2.0)
+        ], f"{model}: December from the newest partition, a2's December row with it gone"
+
+
+@pytest.mark.parametrize("warehouse", ["postgres"], indirect=True)
+def test_a_history_without_recorded_partitions_is_carried_over_whole(
+    warehouse: Warehouse,
+) -> None:
+    """Published before history partitions (no live parts recorded): the next publish writes
+    the published history with its own dates replaced into its partition, once."""
+    make_candidate(warehouse, [("a1", 1.0)], dates=(OCT, NOV))
+    publish(warehouse, PublishRecord("before", "cfg", kind="backfill"))
+    warehouse.execute(f"drop table {LIVE_PARTS} cascade")
+    make_candidate(warehouse, [("a1", 2.0)], dates=(NOV,))
+    publish(warehouse, PublishRecord("after", "cfg", kind="backfill"))
+
+    assert published_rows(warehouse, "customer_health_score_history") == [
+        (OCT, "a1", 1.0), (NOV, "a1", 2.0)
+    ]
+    history = parts_table("customer_health_score_history")
+    assert warehouse.partition_values(history, PARTITION_COLUMN) == ["after"]
+    assert warehouse.query(f"select count(*) from {history}") == [(2,)]
 
 
 @pytest.mark.parametrize("warehouse", ["postgres", "spark"], indirect=True)
