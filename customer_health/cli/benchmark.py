@@ -23,6 +23,7 @@ from customer_health.cli.options import (
 from customer_health.engines.warehouse import ENGINES
 
 benchmark_app = typer.Typer(rich_markup_mode=None)
+HISTORY_PUBLISH_TARGET = Target("postgres")
 app.add_typer(benchmark_app, name="benchmark", rich_help_panel="Sample data and benchmark")
 
 MemoryLimit = Annotated[
@@ -173,5 +174,43 @@ def floor(
                            memory_limit=memory_limit, threads=threads)
         print(f"seconds: {result.seconds:.3f}")
         print(f"rows: {result.rows}")
+
+    run_command(work)
+
+
+@benchmark_app.command("history-publish")
+def history_publish(
+    target: Annotated[
+        Target, typer.Option("--target", "-t", help="The engine to publish on.")
+    ] = HISTORY_PUBLISH_TARGET,
+    accounts: Annotated[
+        int, typer.Option(callback=positive_int, help="Accounts per date.")
+    ] = 100_000,
+    dates: Annotated[
+        int, typer.Option(callback=positive_int, help="Month ends the history starts with.")
+    ] = 12,
+    daily: Annotated[
+        int, typer.Option(callback=positive_int, help="One-date refreshes published after it.")
+    ] = 2,
+    work_dir: Annotated[
+        Path, typer.Option(help="Where a DuckDB file or Spark folder goes.")
+    ] = BenchmarkOptions.work_dir,
+) -> None:
+    """Time the publish step alone over a growing history: relations made up the way dbt
+    leaves them, a backfill of DATES month ends, then DAILY one-date refreshes; prints each
+    publish's seconds (a daily publish should not grow with the history)."""
+    configure_logging(quiet=True)
+
+    def work() -> None:
+        from customer_health.benchmark.history_publish import (
+            benchmark_warehouse,
+            run_history_publish,
+        )
+
+        with benchmark_warehouse(target.value, work_dir) as warehouse:
+            print(f"{target.value}: {accounts:,} accounts per date")
+            for timing in run_history_publish(warehouse, accounts, dates, daily):
+                print(f"{timing.kind} publish over {timing.dates_published_before} published "
+                      f"dates: {timing.seconds:.1f} s", flush=True)
 
     run_command(work)

@@ -312,15 +312,25 @@ class PostgresWarehouse(Warehouse):
 
     def insert_partition(self, relation: str, column: str, value: str, select: str) -> None:
         """The partition is a table of its own, `<relation>__<value>` (names of at most 63
-        characters), written before it is attached: attaching takes a lock that readers of the
-        partitioned table do not wait for."""
+        characters), created from the rows (in bulk, each column cast to the partitioned table's
+        exact type) and then attached: attaching takes a lock that readers of the partitioned
+        table do not wait for."""
         partition = f"{relation}__{value}"
-        schema, name = relation.split(".")
-        columns = [*(other for other in self.columns(schema, name) if other != column), column]
+        casts = [
+            f"cast({other} as {kind}) as {other}"
+            for other, kind in self.query(
+                "select attname, format_type(atttypid, atttypmod) from pg_attribute "
+                "where attrelid = %s::regclass and attnum > 0 and not attisdropped "
+                "order by attnum",
+                (relation,),
+            )
+            if other != column
+        ]
         self.execute(f"drop table if exists {partition}")
-        self.execute(f"create table {partition} (like {relation})")
-        self.execute(f"insert into {partition} ({', '.join(columns)}) "
-                     f"select *, {self.literal(value)} from ({select}) as partition_rows")
+        self.execute(
+            f"create table {partition} as select {', '.join(casts)}, "
+            f"cast({self.literal(value)} as text) as {column} from ({select}) as partition_rows"
+        )
         self.execute(f"alter table {relation} attach partition {partition} "
                      f"for values in ({self.literal(value)})")
 

@@ -156,11 +156,11 @@ def drop_unshown_parts(
                 warehouse.drop_partition(LIVE_PARTS, PUBLISH_COLUMN, run_id)
 
 
-def whole_version_tables(warehouse: Warehouse, model: str) -> list[str]:
-    """The version tables of a dated relation from before this layout (`<relation>__<run id>`)."""
+def whole_version_tables(model: str, tables: list[str]) -> list[str]:
+    """Of the `tables` of `health_versions`, the version tables of a dated relation from before
+    this layout (`<relation>__<run id>`)."""
     prefix, parts = f"{model}__", f"{model}__parts"
-    return [name for name in warehouse.tables(PUBLISHED_VERSIONS_SCHEMA)
-            if name.startswith(prefix) and not name.startswith(parts)]
+    return [name for name in tables if name.startswith(prefix) and not name.startswith(parts)]
 
 
 def _matching_dates(warehouse: Warehouse, live: LiveParts, condition: str) -> set[date]:

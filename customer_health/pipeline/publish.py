@@ -222,12 +222,14 @@ def _publish_versions(
     record_live_parts(warehouse, record.run_id, parts)
     views.update({model: view_query(warehouse, model, live) for model, live in parts.items()})
     switch_views(warehouse, views, record)
-    for model in views.keys() - parts.keys():
-        for old in old_versions(warehouse, model, record.keep):
+    newest_first = published_runs(warehouse)
+    tables = warehouse.tables(PUBLISHED_VERSIONS_SCHEMA)
+    for model in sorted(views.keys() - parts.keys()):
+        for old in old_versions(model, record.keep, newest_first, tables):
             warehouse.execute(f"drop table if exists {PUBLISHED_VERSIONS_SCHEMA}.{old}")
     drop_unshown_parts(
-        warehouse, sorted(parts), published_runs(warehouse)[: record.keep],
-        {table for model in parts for table in whole_version_tables(warehouse, model)},
+        warehouse, sorted(parts), newest_first[: record.keep],
+        {table for model in parts for table in whole_version_tables(model, tables)},
     )
 
 
@@ -273,12 +275,14 @@ def version_relation(model: str, run_id: str) -> str:
     return f"{PUBLISHED_VERSIONS_SCHEMA}.{model}__{run_id}"
 
 
-def old_versions(warehouse: Warehouse, model: str, keep: int) -> list[str]:
-    """A current relation's version tables to drop: all but its newest `keep` published ones
-    (a backfill versions only the history, so each relation counts its own), and any left by a
-    publish that failed before it was logged."""
-    newest_first = published_runs(warehouse)
-    existing = version_run_ids(warehouse, model)
+def old_versions(
+    model: str, keep: int, newest_first: list[str], tables: list[str]
+) -> list[str]:
+    """A current relation's version tables to drop, of the `tables` of `health_versions`: all
+    but its newest `keep` published ones (`newest_first`: the publish log's runs; a backfill
+    versions only the history, so each relation counts its own), and any left by a publish that
+    failed before it was logged."""
+    existing = run_ids_of_versions(model, tables)
     kept = [run_id for run_id in newest_first if run_id in existing][:keep]
     return [f"{model}__{run_id}" for run_id in sorted(existing - set(kept))]
 
@@ -294,12 +298,13 @@ def published_runs(warehouse: Warehouse) -> list[str]:
 
 def version_run_ids(warehouse: Warehouse, model: str) -> set[str]:
     """Run ids of the versions of a relation that exist in schema `health_versions`."""
+    return run_ids_of_versions(model, warehouse.tables(PUBLISHED_VERSIONS_SCHEMA))
+
+
+def run_ids_of_versions(model: str, tables: list[str]) -> set[str]:
+    """Run ids of the version tables of a relation (`<model>__<run id>`) among `tables`."""
     prefix = f"{model}__"
-    return {
-        name[len(prefix):]
-        for name in warehouse.tables(PUBLISHED_VERSIONS_SCHEMA)
-        if name.startswith(prefix)
-    }
+    return {name[len(prefix):] for name in tables if name.startswith(prefix)}
 
 
 def append_publish_log(
