@@ -3,7 +3,7 @@
 `health benchmark history-publish` writes candidate relations the way dbt leaves them (every
 published model; per date one row per account, the component and attribution relations
 COMPONENTS per account), publishes a backfill of `dates` month ends, then `daily` refreshes of
-one new date each, and reports each publish's seconds and the published history's size. On
+one new date each, and reports the seconds of each publish. On
 PostgreSQL and Spark a daily publish writes only its date's partitions, so its time should not
 grow with the history (customer_health/pipeline/history_parts.py); DuckDB's publish here is the
 working database's (the served file is measured by `health benchmark`).
