@@ -38,6 +38,9 @@ class Measurement:
     server_peak_mb: float | None = None
     load_average: float | None = None
 
+    @property
+    def failed(self) -> bool:
+        return self.returncode != 0
 
 
 def _process_tree(root_pid: int) -> list[int]:

@@ -13,6 +13,8 @@ from customer_health.benchmark.options import BenchmarkOptions
 from customer_health.engines.warehouse import ENGINES
 
 NOT_APPLICABLE = "n/a"
+# A step that exited non-zero: its time is not a result.
+FAILED = "failed"
 
 
 @dataclass
@@ -54,11 +56,13 @@ class SizeResult:
 
     @property
     def full_to_floor(self) -> float | None:
-        return self.full_refresh.seconds / self.floor.seconds if self.floor else None
+        if self.floor is None or self.floor.failed or self.full_refresh.measured.failed:
+            return None
+        return self.full_refresh.seconds / self.floor.seconds
 
     @property
     def daily_share(self) -> float | None:
-        if self.daily_refresh is None:
+        if self.daily_refresh is None or self.daily_refresh.measured.failed:
             return None
         return self.daily_refresh.seconds / self.full_refresh.seconds
 
@@ -78,14 +82,18 @@ def table_order(results: Sequence[SizeResult]) -> list[SizeResult]:
 def _seconds(value: Measurement | Refresh | float | None) -> str:
     if value is None:
         return NOT_APPLICABLE
+    if isinstance(value, Refresh | Measurement) and _step(value).failed:
+        return FAILED
     seconds = value if isinstance(value, float | int) else value.seconds
     return f"{seconds:.1f}"
 
 
+def _step(value: Measurement | Refresh) -> Measurement:
+    return value.measured if isinstance(value, Refresh) else value
+
+
 def _megabytes(step: Measurement | Refresh | None) -> str:
-    if isinstance(step, Refresh):
-        step = step.measured
-    return NOT_APPLICABLE if step is None else f"{step.peak_rss_mb:,.0f}"
+    return NOT_APPLICABLE if step is None else f"{_step(step).peak_rss_mb:,.0f}"
 
 
 def _ratio(value: float | None, pattern: str) -> str:

@@ -359,7 +359,7 @@ def run_benchmark(options: BenchmarkOptions) -> list[SizeResult]:
         print(f"\nPostgreSQL: {postgres}")
     print(f"\nresults: {options.results_path}", flush=True)
     failed = sorted({f"{r.engine} {r.accounts} {name}" for r in results
-                     for name, step in r.steps().items() if step.returncode != 0})
+                     for name, step in r.steps().items() if step.failed})
     if failed:
         raise BenchmarkStepFailedError(
             f"some steps failed (see the logs in {options.work_dir}): {', '.join(failed)}"

@@ -92,6 +92,21 @@ def test_table_and_json_carry_the_ratios_and_phases() -> None:
     assert size["full_refresh"]["phases"]["quality_gate_seconds"] == 10.0
 
 
+def test_a_failed_step_shows_as_failed_not_as_a_time_or_a_ratio() -> None:
+    result = SizeResult(
+        accounts=1000, raw_rows={"feature_usage": 50_000}, generate_seconds=1.0,
+        full_refresh=refresh(40.0), floor=Measurement(10.0, 50.0, 1),
+        daily_refresh=refresh(8.0, returncode=2),
+    )
+    lines = results.format_table([result]).splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    row = dict(zip(header, (c.strip() for c in lines[2].strip("|").split("|")), strict=True))
+    assert (row["full refresh s"], row["floor s"], row["full/floor"]) == ("40.0", "failed", "n/a")
+    assert (row["daily refresh s"], row["daily/full"]) == ("failed", "n/a")
+    size = results.to_json([result], BenchmarkOptions())["sizes"][0]
+    assert size["full_to_floor"] is None and size["daily_share"] is None
+
+
 def test_engines_table_marks_duckdb_only_steps_and_orders_rows_by_size_then_engine() -> None:
     def result(engine: str, accounts: int, **steps: object) -> SizeResult:
         return SizeResult(
