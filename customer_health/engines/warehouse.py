@@ -214,6 +214,20 @@ class DuckDBWarehouse(Warehouse):
             [catalog, schema],
         ).fetchall()]
 
+    def views(self, schema: str, catalog: str | None = None) -> dict[str, str]:
+        """Views of a schema (of an attached database: catalog): name -> the statement that
+        creates it, its references unqualified by database (DuckDB stores them so), so that it
+        creates the same view of whichever database is the current one when it runs."""
+        return dict(self.connection.execute(
+            "select view_name, sql from duckdb_views() "
+            "where database_name = coalesce(?, current_database()) and schema_name = ? "
+            "and not internal order by view_name",
+            [catalog, schema],
+        ).fetchall())
+
+    def is_view(self, schema: str, name: str) -> bool:
+        return name in self.views(schema)
+
     def column_types(
         self, schema: str, name: str, catalog: str | None = None
     ) -> dict[str, str]:

@@ -14,9 +14,11 @@ A build writes candidates in schema `marts`; BI reads schema `health`. A publish
 
 Nothing dbt manages is changed here, so a plain `dbt build` gives the rows a refresh publishes.
 
-DuckDB and PostgreSQL: one transaction (both have transactional DDL). History dates are deleted
-and inserted, whole relations dropped and created, publish-log rows appended; either all of it
-happens or nothing does, and BI never sees a half-published run.
+DuckDB: one transaction in the working database (customer_health/pipeline/served_file.py then
+writes the file BI reads). History dates are deleted and inserted, whole relations dropped and
+created, publish-log rows appended; either all of it happens or nothing does. The current scores
+and components are views of the current date of the published history (CURRENT_VIEWS_OF_HISTORY)
+rather than a second copy of those rows.
 
 Spark has no multi-table transaction, and overwriting a date's partition of a plain Parquet table
 deletes its files before writing the new ones, with no way back. So PostgreSQL and Spark keep
@@ -76,6 +78,15 @@ REPLACED_ROWS = {
     "customer_health_score_component_history": ON_SCORED_DATES,
     "customer_health_score_changes": FROM_FIRST_SCORED_DATE,
     "customer_health_score_change_attribution": FROM_FIRST_SCORED_DATE,
+}
+# Current relations that are one date of a history relation: the history model selects the
+# current model's rows unchanged (models/marts/history/). On DuckDB they are published as views of
+# the current date of the published history rather than as a second copy of its rows (15 rows
+# per account for the components); a backfill that rescores that date first turns them into
+# tables of what they showed (freeze_current_views), so it leaves the current scores alone.
+CURRENT_VIEWS_OF_HISTORY = {
+    "customer_health_scores": "customer_health_score_history",
+    "customer_health_score_components": "customer_health_score_component_history",
 }
 # Engines whose `health` relations are views over versioned tables in `health_versions`
 # (DuckDB keeps its versions as whole served files: customer_health/pipeline/served_file.py).
@@ -151,7 +162,12 @@ def publish(warehouse: Warehouse, record: PublishRecord) -> int:
     else:
         with warehouse.transaction():
             warehouse.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for schema, model in relations:
+            if record.kind != "refresh":
+                freeze_current_views(warehouse)
+            # the current views last: they select from the history published before them
+            for schema, model in sorted(
+                relations, key=lambda relation: relation[1] in CURRENT_VIEWS_OF_HISTORY
+            ):
                 _publish_in_place(warehouse, schema, model)
             append_publish_log(warehouse, record)
     log.info("published a %s of %s score rows to schema %s", record.kind, built, PUBLISHED_SCHEMA)
@@ -159,9 +175,15 @@ def publish(warehouse: Warehouse, record: PublishRecord) -> int:
 
 
 def _publish_in_place(warehouse: Warehouse, schema: str, model: str) -> None:
-    """DuckDB, PostgreSQL, in the caller's transaction: delete and insert the rows a build
-    rewrote in a history relation (adding its new columns first), or replace a whole relation."""
+    """DuckDB, in the caller's transaction: delete and insert the rows a build rewrote in a
+    history relation (adding its new columns first), point a current view at the candidate's
+    date, or replace a whole relation."""
     published = f"{PUBLISHED_SCHEMA}.{model}"
+    if model in CURRENT_VIEWS_OF_HISTORY:
+        drop_relation(warehouse, PUBLISHED_SCHEMA, model)
+        query = current_view_query(warehouse, schema, model)
+        warehouse.execute(f"create view {published} as {query}")
+        return
     replaced = REPLACED_ROWS.get(model)
     if replaced and warehouse.relation_exists(PUBLISHED_SCHEMA, model):
         published_columns = warehouse.column_types(PUBLISHED_SCHEMA, model)
@@ -175,6 +197,43 @@ def _publish_in_place(warehouse: Warehouse, schema: str, model: str) -> None:
         return
     warehouse.execute(f"drop table if exists {published}")
     warehouse.create_table_as(published, candidate_query(schema, model))
+
+
+def current_view_query(warehouse: Warehouse, schema: str, model: str) -> str:
+    """The published history's rows of the candidate's latest as-of date, in the candidate's
+    columns (the published history may hold more, and in another order)."""
+    latest = warehouse.query(f"select max(as_of_date) from {schema}.{model}")[0][0]
+    columns = ", ".join(warehouse.column_types(schema, model))
+    history = f"{PUBLISHED_SCHEMA}.{CURRENT_VIEWS_OF_HISTORY[model]}"
+    return (f"select {columns} from {history} "
+            f"where as_of_date = cast({warehouse.literal(str(latest))} as date)")
+
+
+def freeze_current_views(warehouse: Warehouse) -> None:
+    """DuckDB, before a backfill changes history: turn each current view whose date it rescores
+    into a table of the rows it shows, so that the backfill leaves the current scores alone (the
+    next refresh points them at its own date again)."""
+    for model in CURRENT_VIEWS_OF_HISTORY:
+        if not warehouse.is_view(PUBLISHED_SCHEMA, model):
+            continue
+        published = f"{PUBLISHED_SCHEMA}.{model}"
+        rescored = warehouse.query(
+            f"select count(*) from {SCORED_DATES} "
+            f"where as_of_date = (select max(as_of_date) from {published})"
+        )[0][0]
+        if not rescored:
+            continue
+        frozen = f"{model}__frozen"
+        warehouse.execute(f"drop table if exists {PUBLISHED_SCHEMA}.{frozen}")
+        warehouse.create_table_as(f"{PUBLISHED_SCHEMA}.{frozen}", f"select * from {published}")
+        warehouse.execute(f"drop view {published}")
+        warehouse.execute(f"alter table {PUBLISHED_SCHEMA}.{frozen} rename to {model}")
+
+
+def drop_relation(warehouse: Warehouse, schema: str, name: str) -> None:
+    """Drop a table or view, if there is one."""
+    kind = "view" if warehouse.is_view(schema, name) else "table"
+    warehouse.execute(f"drop {kind} if exists {schema}.{name}")
 
 
 def version_query(warehouse: Warehouse, schema: str, model: str) -> str:

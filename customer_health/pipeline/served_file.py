@@ -144,12 +144,14 @@ def write_served_file(
         shutil.copyfile(served, next_file)
     working.execute(f"attach {working.literal(str(next_file))} as served_next")
     try:
+        _drop_views(working, "served_next")
         if updated:
             _rewrite_changed(working, tables, changed or {})
         else:
             working.execute(f"create schema served_next.{PUBLISHED_SCHEMA}")
             for table in tables:
                 _copy_whole(working, table)
+        _create_views(working, working.views(PUBLISHED_SCHEMA), "served_next")
     finally:
         working.execute("detach served_next")
     _sync(next_file)
@@ -201,6 +203,26 @@ def _rewrite_changed(
         )
 
 
+def _drop_views(working: Warehouse, catalog: str) -> None:
+    """Drop the views of schema `health` in an attached database (none in a new one)."""
+    for view in working.views(PUBLISHED_SCHEMA, catalog=catalog):
+        working.execute(f"drop view {catalog}.{PUBLISHED_SCHEMA}.{view}")
+
+
+def _create_views(working: Warehouse, views: Mapping[str, str], catalog: str) -> None:
+    """Create views (name -> statement, as DuckDBWarehouse.views gives them) in a database, over
+    its own tables: each statement runs with that database as the current one."""
+    if not views:
+        return
+    current = working.query("select current_database()")[0][0]
+    working.execute(f'use "{catalog}"')
+    try:
+        for statement in views.values():
+            working.execute(statement)
+    finally:
+        working.execute(f'use "{current}"')
+
+
 def _copy_whole(working: Warehouse, table: str) -> None:
     next_table = f"served_next.{PUBLISHED_SCHEMA}.{table}"
     working.execute(f"drop table if exists {next_table}")
@@ -225,14 +247,20 @@ def restore_working_from(
             name for name in working.tables(PUBLISHED_SCHEMA, catalog="restored")
             if name != "publish_log" or not keep_log
         ]
+        views = working.views(PUBLISHED_SCHEMA, catalog="restored")
         with working.transaction():
             working.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for table in tables:
+            for view in working.views(PUBLISHED_SCHEMA):
+                working.execute(f"drop view {PUBLISHED_SCHEMA}.{view}")
+            for table in tables + list(views):
                 working.execute(f"drop table if exists {PUBLISHED_SCHEMA}.{table}")
+            for table in tables:
                 working.execute(
                     f"create table {PUBLISHED_SCHEMA}.{table} as "
                     f"select * from restored.{PUBLISHED_SCHEMA}.{table}"
                 )
+            for statement in views.values():
+                working.execute(statement)
             if then is not None:
                 then()
     finally:

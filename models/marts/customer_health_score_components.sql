@@ -1,5 +1,8 @@
 {#- The long companion of customer_health_scores: one row per account, as-of date and metric,
-    with the value, band, points, weight and what the metric adds to or takes from the score. -#}
+    with the value, band, points, weight and what the metric adds to or takes from the score.
+    A view: its rows are the contributions model's, stamped with the scoring configuration, and
+    a table would be one more copy of them (15 rows per account; 11 s of a 1M-account build). -#}
+{{ config(materialized='view') }}
 
 with
 

@@ -173,6 +173,33 @@ def test_history_is_replaced_only_on_the_dates_a_build_wrote(warehouse: Warehous
     ]
 
 
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"], indirect=True)
+def test_a_backfill_of_the_current_date_leaves_the_current_scores_alone(
+    warehouse: Warehouse,
+) -> None:
+    """Current scores and components show the last refresh, whatever a backfill rescores (on
+    DuckDB they are views of the history, frozen before a backfill replaces their date)."""
+    def current() -> list[list[tuple]]:
+        return [sorted(warehouse.query(f"select as_of_date, account_id, health_score from {name}"))
+                for name in ("health.customer_health_scores",
+                             "health.customer_health_score_components")]
+
+    make_candidate(warehouse, [("a1", 90.0), ("a2", 40.0)], dates=(NOV, DEC))
+    publish(warehouse, PublishRecord("run1", "cfg"))
+    dec = dt.date(2024, 12, 31)
+    assert current() == [[(dec, "a1", 90.0), (dec, "a2", 40.0)]] * 2
+
+    make_candidate(warehouse, [("a1", 5.0)], dates=(NOV, DEC))
+    publish(warehouse, PublishRecord("run2", "cfg", kind="backfill"))
+    assert published_rows(warehouse, "customer_health_score_component_history") == [
+        (NOV, "a1", 5.0), (DEC, "a1", 5.0)]
+    assert current() == [[(dec, "a1", 90.0), (dec, "a2", 40.0)]] * 2
+
+    make_candidate(warehouse, [("a2", 7.0)], dates=(DEC,))
+    publish(warehouse, PublishRecord("run3", "cfg"))
+    assert current() == [[(dec, "a2", 7.0)]] * 2
+
+
 @pytest.mark.parametrize("warehouse", ["postgres", "spark"], indirect=True)
 def test_versions_and_history_partitions_of_the_kept_publishes_are_kept(
     warehouse: Warehouse,
@@ -265,11 +292,17 @@ def test_a_rollback_switches_every_relation_back_and_forth(
     ]
 
 
+def health_relations(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    """Every table and view of a DuckDB database's schema health, rows sorted."""
+    names = [*warehouse.tables("health"), *warehouse.views("health")]
+    return {name: sorted(warehouse.query(f"select * from health.{name}"), key=repr)
+            for name in names}
+
+
 def served_tables(served: Path) -> dict[str, list[tuple]]:
-    """Every relation of a served file's schema health, rows sorted."""
+    """Every relation of a served file's schema health (opened on its own), rows sorted."""
     with connect("duckdb", served, read_only=True) as file:
-        return {table: sorted(file.query(f"select * from health.{table}"), key=repr)
-                for table in file.tables("health")}
+        return health_relations(file)
 
 
 def publish_and_serve(warehouse: Warehouse, served: Path, record: PublishRecord) -> None:
@@ -308,8 +341,9 @@ def test_the_served_file_rewrites_only_what_a_publish_changed(
     assert ("planted", dt.date(2024, 10, 31), 0.0) in kept, "Oct was not rewritten"
     assert [row for row in kept if row[0] != "planted"] == sorted(
         warehouse.query("select * from health.customer_health_score_changes"), key=repr)
-    working = {table: sorted(warehouse.query(f"select * from health.{table}"), key=repr)
-               for table in warehouse.tables("health")}
+    working = health_relations(warehouse)
+    assert {"customer_health_scores", "customer_health_score_components"} <= set(
+        warehouse.views("health")), "the current relations are views of the history"
     written = served_tables(served)
     written["customer_health_score_changes"] = [
         row for row in written["customer_health_score_changes"] if row[0] != "planted"]
@@ -319,6 +353,4 @@ def test_the_served_file_rewrites_only_what_a_publish_changed(
     served.unlink()  # lost: the next publish writes it whole from the working database
     make_candidate(warehouse, [("a1", 6.0)], dates=(DEC,), extra_history_column=True)
     publish_and_serve(warehouse, served, PublishRecord("run4", "cfg"))
-    assert served_tables(served) == {
-        table: sorted(warehouse.query(f"select * from health.{table}"), key=repr)
-        for table in warehouse.tables("health")}
+    assert served_tables(served) == health_relations(warehouse)
