@@ -266,22 +266,29 @@ def _per_date_summary_sql(relation: str, alias: str) -> str:
 
 def _drift_pairs_sql(published: str) -> str:
     """CTE `pairs`: each candidate date's summary beside the summary of the published date it is
-    compared with (plain joins and aggregates: the same SQL on every engine)."""
+    compared with (plain joins and aggregates: the same SQL on every engine). Only the published
+    dates compared with are summarised, not the whole history."""
+    compared = (
+        f"(select * from {published} where as_of_date in "
+        "(select published_as_of_date from earlier union all "
+        "select published_as_of_date from later))"
+    )
     return f"""
         with candidate as ({_per_date_summary_sql("{batch}", "scores")}),
-        published as ({_per_date_summary_sql(published, "published_scores")}),
+        published_dates as (select distinct as_of_date from {published}),
         earlier as (
-            select candidate.as_of_date, max(published.as_of_date) as published_as_of_date
+            select candidate.as_of_date, max(published_dates.as_of_date) as published_as_of_date
             from candidate
-            inner join published on published.as_of_date <= candidate.as_of_date
+            inner join published_dates on published_dates.as_of_date <= candidate.as_of_date
             group by candidate.as_of_date
         ),
         later as (
-            select candidate.as_of_date, min(published.as_of_date) as published_as_of_date
+            select candidate.as_of_date, min(published_dates.as_of_date) as published_as_of_date
             from candidate
-            inner join published on published.as_of_date > candidate.as_of_date
+            inner join published_dates on published_dates.as_of_date > candidate.as_of_date
             group by candidate.as_of_date
         ),
+        published as ({_per_date_summary_sql(compared, "published_scores")}),
         pairs as (
             select
                 candidate.as_of_date,
