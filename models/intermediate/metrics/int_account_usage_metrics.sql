@@ -54,14 +54,30 @@ usage_in_lookback as (
 
 ),
 
+-- Usage per account, as-of date and day, then per account and as-of date: plain sums that spill
+-- to disk (count(distinct) over every usage row in the windows needed about twice the memory: at
+-- 1M accounts, 1.5 GB was too little for it, and these run in 1 GB).
+usage_days as (
+
+    select
+        account_id,
+        as_of_date,
+        usage_date,
+        min(days_before_as_of) as days_before_as_of,
+        sum(usage_count) as usage_count,
+        sum(error_count) as error_count
+
+    from usage_in_lookback
+    group by account_id, as_of_date, usage_date
+
+),
+
 usage_aggregated as (
 
     select
         account_id,
         as_of_date,
-        count(distinct case
-            when days_before_as_of < {{ usage_window }} then usage_date
-        end) as active_days,
+        count(case when days_before_as_of < {{ usage_window }} then 1 end) as active_days,
         sum(case
             when days_before_as_of < {{ usage_window }} then usage_count else 0
         end) as usage_count_current,
@@ -74,13 +90,37 @@ usage_aggregated as (
         end) as usage_count_previous,
         sum(case
             when days_before_as_of < {{ usage_window }} then error_count else 0
-        end) as error_count_current,
-        count(distinct case
-            when days_before_as_of < {{ var('feature_breadth_window_days') }}
-                then feature_name
-        end) as features_used
+        end) as error_count_current
+
+    from usage_days
+    group by account_id, as_of_date
+
+),
+
+-- Each feature an account used, with its most recent use, then how many in the breadth window.
+account_features as (
+
+    select
+        account_id,
+        as_of_date,
+        feature_name,
+        min(days_before_as_of) as days_before_as_of
 
     from usage_in_lookback
+    group by account_id, as_of_date, feature_name
+
+),
+
+feature_breadth as (
+
+    select
+        account_id,
+        as_of_date,
+        count(case
+            when days_before_as_of < {{ var('feature_breadth_window_days') }} then 1
+        end) as features_used
+
+    from account_features
     group by account_id, as_of_date
 
 ),
@@ -93,7 +133,7 @@ usage_metrics as (
         coalesce(usage_aggregated.active_days, 0) as active_days,
         100.0 * (usage_aggregated.usage_count_current - usage_aggregated.usage_count_previous)
         / nullif(usage_aggregated.usage_count_previous, 0) as usage_trend_pct,
-        coalesce(usage_aggregated.features_used, 0) as feature_breadth,
+        coalesce(feature_breadth.features_used, 0) as feature_breadth,
         100.0 * usage_aggregated.error_count_current
         / nullif(usage_aggregated.usage_count_current, 0) as error_rate_pct,
         1.0 * coalesce(usage_aggregated.usage_count_current, 0)
@@ -104,6 +144,10 @@ usage_metrics as (
         on
             active_accounts.account_id = usage_aggregated.account_id
             and active_accounts.as_of_date = usage_aggregated.as_of_date
+    left join feature_breadth
+        on
+            active_accounts.account_id = feature_breadth.account_id
+            and active_accounts.as_of_date = feature_breadth.as_of_date
 
 ),
 
