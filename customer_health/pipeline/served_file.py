@@ -203,10 +203,12 @@ def _rewrite_changed(
         )
 
 
-def _drop_views(working: Warehouse, catalog: str) -> None:
-    """Drop the views of schema `health` in an attached database (none in a new one)."""
+def _drop_views(working: Warehouse, catalog: str | None = None) -> None:
+    """Drop the views of schema `health` in the working database or an attached one (none in a
+    new one)."""
+    prefix = f"{catalog}." if catalog else ""
     for view in working.views(PUBLISHED_SCHEMA, catalog=catalog):
-        working.execute(f"drop view {catalog}.{PUBLISHED_SCHEMA}.{view}")
+        working.execute(f"drop view {prefix}{PUBLISHED_SCHEMA}.{view}")
 
 
 def _create_views(working: Warehouse, views: Mapping[str, str], catalog: str) -> None:
@@ -250,8 +252,7 @@ def restore_working_from(
         views = working.views(PUBLISHED_SCHEMA, catalog="restored")
         with working.transaction():
             working.execute(f"create schema if not exists {PUBLISHED_SCHEMA}")
-            for view in working.views(PUBLISHED_SCHEMA):
-                working.execute(f"drop view {PUBLISHED_SCHEMA}.{view}")
+            _drop_views(working)
             for table in tables + list(views):
                 working.execute(f"drop table if exists {PUBLISHED_SCHEMA}.{table}")
             for table in tables:

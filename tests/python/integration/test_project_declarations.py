@@ -12,6 +12,7 @@ import pytest
 
 from customer_health.dbt_project import ProjectFacts, load_manifest
 from customer_health.errors import BadInputError
+from customer_health.pipeline.publish import CURRENT_VIEWS_OF_HISTORY
 from customer_health.settings import PROJECT_DIR
 
 Manifest = dict[str, Any]
@@ -61,6 +62,20 @@ def test_every_mart_is_published_public_contracted_and_described(manifest: Manif
         assert node["description"].strip(), name
         undescribed = [c for c, entry in node["columns"].items() if not entry["description"]]
         assert undescribed == [], f"{name}: columns without a description"
+
+
+def test_each_current_view_of_history_is_a_history_model_over_its_current_model(
+    manifest: Manifest,
+) -> None:
+    """DuckDB publishes these current relations as views of one date of their history
+    (customer_health/pipeline/publish.py): that is only the same rows if the history model is a
+    view of the current model and nothing else."""
+    models = project_models(manifest)
+    for current, history in CURRENT_VIEWS_OF_HISTORY.items():
+        assert models[current]["config"]["meta"]["published"] == "current", current
+        assert models[history]["config"]["meta"]["published"] == "history", history
+        assert models[history]["config"]["materialized"] == "view", history
+        assert models[history]["depends_on"]["nodes"] == [models[current]["unique_id"]], history
 
 
 def test_the_exposure_reads_exactly_the_published_models(manifest: Manifest) -> None:
